@@ -1,0 +1,40 @@
+"""hashmatch: perceptual image and video hash matching with a native C++ core."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    DecodeError,
+    HashFormatError,
+    HashmatchError,
+    InputTypeError,
+    InvalidInputError,
+    MediaNotFoundError,
+    ResourceLimitError,
+)
+from .hashes import PDQ, distance
+from .image import DIHEDRAL_NAMES, pdq, pdq_many
+from .media import DEFAULT_MAX_PIXELS, load_image
+
+try:
+    __version__ = version("hashmatch")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+__all__ = [
+    "PDQ",
+    "DIHEDRAL_NAMES",
+    "DEFAULT_MAX_PIXELS",
+    "DecodeError",
+    "HashFormatError",
+    "HashmatchError",
+    "InputTypeError",
+    "InvalidInputError",
+    "MediaNotFoundError",
+    "ResourceLimitError",
+    "distance",
+    "load_image",
+    "pdq",
+    "pdq_many",
+]

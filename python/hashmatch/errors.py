@@ -1,0 +1,31 @@
+"""The exceptions hashmatch raises: every one is a HashmatchError."""
+
+from __future__ import annotations
+
+
+class HashmatchError(Exception):
+    """Base class of every error hashmatch raises on bad input or resources."""
+
+
+class InvalidInputError(HashmatchError, ValueError):
+    """An argument has the wrong shape, dtype, size or value."""
+
+
+class InputTypeError(InvalidInputError, TypeError):
+    """An argument is of a type hashmatch does not accept."""
+
+
+class MediaNotFoundError(HashmatchError, FileNotFoundError):
+    """A media path does not exist."""
+
+
+class DecodeError(HashmatchError):
+    """A file or byte string is not a decodable image (corrupt, truncated, not an image)."""
+
+
+class ResourceLimitError(HashmatchError):
+    """Input exceeds a configured resource bound (for example max_pixels)."""
+
+
+class HashFormatError(HashmatchError, ValueError):
+    """A hash string or value is malformed."""
