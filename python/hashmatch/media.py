@@ -101,7 +101,7 @@ def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, m
     try:
         im = Image.open(fp)
     except Image.DecompressionBombError as e:
-        raise ResourceLimitError(f"{name}: {e}") from e
+        raise _bomb(name, e, max_pixels) from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise DecodeError(f"{name}: not a decodable image ({e})") from e
     with im:
@@ -111,10 +111,18 @@ def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, m
         try:
             im.load()
         except Image.DecompressionBombError as e:
-            raise ResourceLimitError(f"{name}: {e}") from e
+            raise _bomb(name, e, max_pixels) from e
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
             raise DecodeError(f"{name}: corrupt or truncated image ({e})") from e
         return _pil_to_array(im, exif_transpose=exif_transpose)
+
+
+def _bomb(name: str, error: Exception, max_pixels: int) -> ResourceLimitError:
+    # Pillow refuses before our own max_pixels check can run; say which limit applied.
+    return ResourceLimitError(
+        f"{name}: refused by Pillow's decompression-bomb check ({error}); hashmatch's "
+        f"max_pixels={max_pixels:,} cannot exceed 2 * PIL.Image.MAX_IMAGE_PIXELS"
+    )
 
 
 def _reduce_jpeg_scale(im: ImageFile.ImageFile) -> None:
