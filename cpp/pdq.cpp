@@ -10,6 +10,16 @@ namespace hashmatch {
 namespace pdq {
 namespace {
 
+// The blur is compiled twice, for baseline x86-64 and for AVX2, and picked at load time:
+// wider vectors, same IEEE operations in the same order (no FMA: -ffp-contract=off).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define HM_CLONES __attribute__((target_clones("avx2", "default")))
+#define HM_INLINE inline __attribute__((always_inline))
+#else
+#define HM_CLONES
+#define HM_INLINE inline
+#endif
+
 constexpr int kStrip = 8;  // rows filtered together in a row pass: two SSE vectors per step
 
 // The reference sizes each box window as ceil(dimension / 128).
@@ -26,7 +36,7 @@ int sample_index(int i, int n) { return static_cast<int>(((i + 0.5) * n) / 64); 
 // Outputs are written only where keep[t] is non-zero (all when keep is null): the second
 // blur round only needs the 64 sampled positions, but every running sum.
 template <int kLanes>
-void box_lanes(const float* in, float* out, int lanes_rt, int len, int window,
+HM_INLINE void box_lanes(const float* in, float* out, int lanes_rt, int len, int window,
                const std::uint8_t* keep, float* sum) {
   const int lanes = kLanes > 0 ? kLanes : lanes_rt;
   const int half = (window + 2) / 2;
@@ -79,7 +89,7 @@ class ColumnBox {
 
   // Adds input row number `pushed_`; emit(output_row, count) may read sum().
   template <class Emit>
-  void push(const float* in, Emit&& emit) {
+  HM_INLINE void push(const float* in, Emit&& emit) {
     const int ri = pushed_++;
     float* slot = ring_.data() + static_cast<std::size_t>(ri % window_) * lanes_;
     float* sum = sum_.data();
@@ -100,7 +110,7 @@ class ColumnBox {
 
   // After the last row: the shrinking-window outputs at the end.
   template <class Emit>
-  void finish(Emit&& emit) {
+  HM_INLINE void finish(Emit&& emit) {
     float* sum = sum_.data();
     int li = len_ - window_;
     int oi = len_ - half_ + 1;
@@ -124,7 +134,7 @@ class ColumnBox {
 // Row passes run on transposed strips so their running sums vectorise across rows.
 // Round 2 only divides at the 64 sampled columns and rows: the decimation reads nothing else.
 template <class Fill>
-void downsample_stream(Fill&& fill, int rows, int cols, float out[64 * 64]) {
+HM_INLINE void downsample_stream(Fill&& fill, int rows, int cols, float out[64 * 64]) {
   const int window_along_rows = window_size(cols);
   const int window_along_cols = window_size(rows);
   int sample_rows[64], sample_cols[64];
@@ -228,7 +238,7 @@ const float* dct_matrix() {
 
 }  // namespace
 
-void downsample64(const float* luma_in, int rows, int cols, float out[64 * 64]) {
+HM_CLONES void downsample64(const float* luma_in, int rows, int cols, float out[64 * 64]) {
   auto fill = [&](int r, float* dst, std::ptrdiff_t step) {
     const float* src = luma_in + static_cast<std::ptrdiff_t>(r) * cols;
     for (int c = 0; c < cols; ++c) dst[c * step] = src[c];
@@ -236,7 +246,7 @@ void downsample64(const float* luma_in, int rows, int cols, float out[64 * 64]) 
   downsample_stream(fill, rows, cols, out);
 }
 
-void downsample64(const PixelView& im, float out[64 * 64]) {
+HM_CLONES void downsample64(const PixelView& im, float out[64 * 64]) {
   const LumaTables t;
   const std::ptrdiff_t cs = im.channels == 1 ? 0 : im.channel_stride;  // gray is R = G = B
   auto fill = [&](int r, float* dst, std::ptrdiff_t step) {
