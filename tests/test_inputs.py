@@ -111,3 +111,19 @@ def test_hash_values_round_trip_and_distance(rgb):
     assert hashmatch.distance(h.hex, h) == 0
     assert h.distance(hashmatch.PDQ(bytes(32))) == bin(int(h.hex, 16)).count("1")
     assert str(h) == h.hex and h.hex in repr(h)
+
+
+def test_pdq_many_native_batch_of_arrays(photos):
+    # All-array batches take the native path: same results, same error handling.
+    arrays = [img for img in photos.values()] + [np.zeros((3, 3), np.uint8)]
+    expected = [hashmatch.pdq(a) for a in arrays]
+    assert hashmatch.pdq_many(arrays, threads=2) == expected
+    assert hashmatch.pdq_many(arrays, threads=2, dihedral=True) == [hashmatch.pdq(a, dihedral=True) for a in arrays]
+    bad = [arrays[0], np.zeros((4, 4), np.float32), arrays[1], np.zeros((0, 4), np.uint8)]
+    out = hashmatch.pdq_many(bad, threads=2, return_exceptions=True)
+    assert out[0] == expected[0] and out[2] == expected[1]
+    assert isinstance(out[1], hashmatch.InvalidInputError) and isinstance(out[3], hashmatch.InvalidInputError)
+    with pytest.raises(hashmatch.InvalidInputError):
+        hashmatch.pdq_many(bad)
+    with pytest.raises(hashmatch.ResourceLimitError):
+        hashmatch.pdq_many(arrays[:2], max_pixels=10)
