@@ -16,6 +16,9 @@ from .errors import (
 from .hashes import PDQ, distance
 from .image import DIHEDRAL_NAMES, pdq, pdq_many
 from .media import DEFAULT_MAX_PIXELS, load_image
+from .video import VideoInfo, video_info, vpdq
+from .vpdq_frames import VPDQFrame, VPDQMatch
+from .vpdq_frames import match as vpdq_match
 
 try:
     __version__ = version("hashmatch")
@@ -24,6 +27,9 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "PDQ",
+    "VPDQFrame",
+    "VPDQMatch",
+    "VideoInfo",
     "DIHEDRAL_NAMES",
     "DEFAULT_MAX_PIXELS",
     "DecodeError",
@@ -37,4 +43,7 @@ __all__ = [
     "load_image",
     "pdq",
     "pdq_many",
+    "video_info",
+    "vpdq",
+    "vpdq_match",
 ]

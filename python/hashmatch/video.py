@@ -1,0 +1,216 @@
+"""Video decoding (FFmpeg, bundled in the PyAV wheel) and frame sampling for the video hashes.
+
+One decode pass feeds every video format at once. Frames are numbered in decode output
+order and timed from the stream's presentation timestamps, not from a frame counter.
+Sampled frames are converted to RGB and hashed by the core in batches, on a worker
+thread, while FFmpeg's own threads keep decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from .errors import DecodeError, InputTypeError, InvalidInputError, MediaNotFoundError, ResourceLimitError
+from .vpdq_frames import VPDQFrame
+
+VideoInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+
+#: Resource bounds, each overridable per call: frame size, duration, hashed frames.
+DEFAULT_MAX_FRAME_PIXELS = 8192 * 8192
+DEFAULT_MAX_DURATION = 6 * 3600.0
+DEFAULT_MAX_HASHED_FRAMES = 200_000
+
+_BATCH = 32  # frames per native hashing call: enough to amortise the call, small in memory
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about the first video stream."""
+
+    width: int
+    height: int
+    fps: float
+    duration: Optional[float]
+    codec: str
+
+
+class _Video:
+    """An open video: the container, its first video stream, and checked limits."""
+
+    def __init__(self, video: VideoInput, max_frame_pixels: int, max_duration: float) -> None:
+        import av
+
+        self.name = _name_of(video)
+        source = _source(video)
+        try:
+            self.container = av.open(source, mode="r")
+        except FileNotFoundError as e:
+            raise MediaNotFoundError(f"no such file: {self.name!r}") from e
+        except (av.error.FFmpegError, ValueError, OSError, UnicodeDecodeError) as e:
+            raise DecodeError(f"{self.name}: not a decodable video ({e})") from e
+        streams = self.container.streams.video
+        if not streams:
+            self.container.close()
+            raise DecodeError(f"{self.name}: has no video stream")
+        self.stream = stream = streams[0]
+        stream.thread_type = "AUTO"  # FFmpeg's frame and slice threads
+        ctx = stream.codec_context
+        width, height = int(ctx.width or 0), int(ctx.height or 0)
+        if width <= 0 or height <= 0:
+            self.close()
+            raise DecodeError(f"{self.name}: video stream has no frame size")
+        if width * height > max_frame_pixels:
+            self.close()
+            raise ResourceLimitError(f"{self.name}: frames are {width}x{height}, over max_frame_pixels="
+                                     f"{max_frame_pixels:,}")
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self.fps = float(rate) if rate else 0.0
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif self.container.duration is not None:
+            duration = self.container.duration / 1_000_000
+        if duration is not None and duration > max_duration:
+            self.close()
+            raise ResourceLimitError(f"{self.name}: {duration:.0f} s long, over max_duration={max_duration:.0f} s")
+        self.max_duration = max_duration
+        self.info = VideoInfo(width, height, self.fps, duration, ctx.name)
+        self.start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+    def frames(self) -> Iterator[Tuple[int, float, "object"]]:
+        """(frame number, timestamp in seconds, av.VideoFrame) for every decoded frame."""
+        import av
+
+        n = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                if frame.pts is not None and frame.time is not None:
+                    t = max(0.0, float(frame.time) - self.start)
+                else:
+                    t = n / self.fps if self.fps else 0.0
+                if t > self.max_duration:
+                    raise ResourceLimitError(f"{self.name}: runs past max_duration={self.max_duration:.0f} s")
+                yield n, t, frame
+                n += 1
+        except av.error.FFmpegError as e:
+            raise DecodeError(f"{self.name}: corrupt video after {n} frames ({e})") from e
+        if n == 0:
+            raise DecodeError(f"{self.name}: no frames could be decoded")
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> "_Video":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _name_of(video: VideoInput) -> str:
+    if isinstance(video, (str, os.PathLike)):
+        return os.fspath(video)
+    return getattr(video, "name", "<bytes>" if isinstance(video, (bytes, bytearray, memoryview)) else "<file>")
+
+
+def _source(video: VideoInput):
+    if isinstance(video, (str, os.PathLike)):
+        path = os.fspath(video)
+        if not os.path.exists(path):
+            raise MediaNotFoundError(f"no such file: {path!r}")
+        if os.path.isdir(path):
+            raise InvalidInputError(f"{path!r} is a directory, not a video file")
+        return path
+    if isinstance(video, (bytes, bytearray, memoryview)):
+        if len(video) == 0:
+            raise DecodeError("video bytes are empty")
+        return io.BytesIO(bytes(video))
+    if hasattr(video, "read"):
+        return video
+    raise InputTypeError(f"video must be a path, bytes or a file object, not {type(video).__name__}")
+
+
+def frame_step(fps: float, seconds_per_hash: float) -> int:
+    """Hash every n-th decoded frame, n as the reference computes it (at least 1)."""
+    if seconds_per_hash < 0:
+        raise InvalidInputError(f"seconds_per_hash must be >= 0 (0: every frame), got {seconds_per_hash}")
+    return max(1, int(seconds_per_hash * fps))
+
+
+class VPDQSampler:
+    """Collects the sampled frames of one decode pass and hashes them in native batches."""
+
+    def __init__(self, fps: float, seconds_per_hash: float, threads: int, max_frames: int) -> None:
+        self.step = frame_step(fps, seconds_per_hash)
+        self.threads = threads
+        self.max_frames = max_frames
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: List[Tuple[List[Tuple[int, float]], "Future"]] = []
+        self._meta: List[Tuple[int, float]] = []
+        self._pixels: List[np.ndarray] = []
+        self._count = 0
+
+    def push(self, n: int, t: float, frame: "object") -> None:
+        """Take frame n if the sampling wants it."""
+        if n % self.step:
+            return
+        self._count += 1
+        if self._count > self.max_frames:
+            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} frames to hash")
+        # The reference converts with swscale to packed RGB24 at full size; so do we.
+        self._pixels.append(frame.to_ndarray(format="rgb24"))
+        self._meta.append((n, t))
+        if len(self._pixels) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pixels:
+            self._pending.append((self._meta, self._pool.submit(_core.pdq_hash_many, self._pixels, self.threads)))
+            self._meta, self._pixels = [], []
+
+    def abort(self) -> None:
+        """Stop without results (the decode failed): wait for in-flight batches, drop them."""
+        self._pool.shutdown(wait=True)
+
+    def finish(self) -> List[VPDQFrame]:
+        """All hashed frames, in frame order."""
+        self._flush()
+        out = []
+        try:
+            for meta, future in self._pending:
+                hashes, qualities = future.result()
+                out.extend(VPDQFrame(n, q, h.hex(), t) for (n, t), h, q in zip(meta, hashes, qualities))
+        finally:
+            self._pool.shutdown()
+        return out
+
+
+def video_info(video: VideoInput, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+               max_duration: float = DEFAULT_MAX_DURATION) -> VideoInfo:
+    """Size, frame rate, duration and codec of a video's first video stream, without decoding it."""
+    with _Video(video, max_frame_pixels, max_duration) as v:
+        return v.info
+
+
+def vpdq(video: VideoInput, *, seconds_per_hash: float = 1.0, threads: Optional[int] = None,
+         max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, max_duration: float = DEFAULT_MAX_DURATION,
+         max_frames: int = DEFAULT_MAX_HASHED_FRAMES) -> List[VPDQFrame]:
+    """vPDQ hash of a video: the PDQ of one frame per seconds_per_hash (0: every frame)."""
+    from .image import _default_threads
+
+    with _Video(video, max_frame_pixels, max_duration) as v:
+        sampler = VPDQSampler(v.fps, seconds_per_hash, threads or _default_threads(), max_frames)
+        try:
+            for n, t, frame in v.frames():
+                sampler.push(n, t, frame)
+        except BaseException:
+            sampler.abort()
+            raise
+        return sampler.finish()

@@ -1,0 +1,72 @@
+"""Synthetic test videos, made at test time with PyAV: pans over scikit-image photographs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from PIL import Image
+
+
+def photo(name: str) -> np.ndarray:
+    """A bundled scikit-image photograph as RGB uint8."""
+    from skimage import data
+
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def pan(source: np.ndarray, width: int, height: int, frames: int, seed: int = 0) -> Callable[[int], np.ndarray]:
+    """Frame i of a slow pan and zoom over `source`, scaled to width x height."""
+    h, w = source.shape[:2]
+    rng = np.random.default_rng(seed)
+    x0, y0 = rng.uniform(0, 0.2, 2)
+    x1, y1 = rng.uniform(0.2, 0.4, 2)
+    z0, z1 = 0.6, 0.45
+
+    def frame(i: int) -> np.ndarray:
+        a = i / max(1, frames - 1)
+        zoom = z0 + (z1 - z0) * a
+        cx, cy = (x0 + (x1 - x0) * a) * w, (y0 + (y1 - y0) * a) * h
+        box = (cx, cy, cx + zoom * w, cy + zoom * h)
+        return np.asarray(Image.fromarray(source).resize((width, height), Image.BILINEAR, box=box))
+
+    return frame
+
+
+def scenes(*parts: Callable[[int], np.ndarray], frames_each: int) -> Callable[[int], np.ndarray]:
+    """Concatenate several frame functions, frames_each frames of each (hard scene cuts)."""
+    return lambda i: parts[min(i // frames_each, len(parts) - 1)](i % frames_each)
+
+
+def write_video(path: Path, frame: Callable[[int], np.ndarray], frames: int, fps: int = 30,
+                codec: str = "libx264", crf: Optional[int] = 23, pix_fmt: str = "yuv420p") -> Path:
+    """Encode frames 0..frames-1 of `frame` into path (container from the suffix)."""
+    import av
+
+    first = frame(0)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = first.shape[1], first.shape[0]
+        stream.pix_fmt = pix_fmt
+        if crf is not None and codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for i in range(frames):
+            img = first if i == 0 else frame(i)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def source_video(path: Path, seconds: int = 10, fps: int = 30, size=(320, 240)) -> Path:
+    """The standard test clip: three scenes panning over three photographs."""
+    n = seconds * fps
+    each = (n + 2) // 3
+    f = scenes(pan(photo("astronaut"), *size, each, 1), pan(photo("coffee"), *size, each, 2),
+               pan(photo("chelsea"), *size, each, 3), frames_each=each)
+    return write_video(path, f, n, fps)
