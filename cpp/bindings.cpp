@@ -11,6 +11,7 @@
 
 #include "parallel.hpp"
 #include "pdq.hpp"
+#include "tmk.hpp"
 
 namespace py = pybind11;
 namespace hp = hashmatch::pdq;
@@ -121,6 +122,122 @@ py::tuple pdq_features(const py::array_t<float, py::array::c_style>& luma) {
   return py::make_tuple(out, q);
 }
 
+
+// ---- TMK+PDQF ---------------------------------------------------------------------------
+namespace ht = hashmatch::tmk;
+
+using F32 = py::array_t<float, py::array::c_style>;
+using F64 = py::array_t<double, py::array::c_style>;
+using I32 = py::array_t<std::int32_t, py::array::c_style>;
+using I64 = py::array_t<std::int64_t, py::array::c_style>;
+
+// Checked view of a TMK shape: periods > 0, and every feature array of matching size.
+struct TmkShape {
+  std::vector<int> periods;
+  ht::Shape shape;
+  std::size_t block_size() const {
+    return periods.size() * static_cast<std::size_t>(shape.num_coefficients) * shape.dim;
+  }
+};
+
+TmkShape tmk_shape(const I32& periods, int num_coefficients, int dim) {
+  TmkShape s;
+  s.periods.assign(periods.data(), periods.data() + periods.size());
+  if (s.periods.empty() || s.periods.size() > 1024) throw py::value_error("TMK needs 1..1024 periods");
+  for (int p : s.periods)
+    if (p <= 0) throw py::value_error("TMK periods must be positive, got " + std::to_string(p));
+  if (num_coefficients <= 0 || num_coefficients > 4096) throw py::value_error("TMK needs 1..4096 coefficients");
+  if (dim <= 0 || dim > 65536) throw py::value_error("TMK feature dimension must be in 1..65536");
+  s.shape = ht::Shape{s.periods.data(), static_cast<int>(s.periods.size()), num_coefficients, dim};
+  return s;
+}
+
+template <class A>
+void check_size(const A& a, std::size_t n, const char* name) {
+  if (static_cast<std::size_t>(a.size()) != n)
+    throw py::value_error(std::string(name) + " must have " + std::to_string(n) + " values, got " +
+                          std::to_string(a.size()));
+}
+
+// The running sums are updated in place, so they must be the caller's own float64 buffers:
+// a converted copy would silently drop the update.
+double* sums_buffer(py::array& a, std::size_t n, const char* name) {
+  if (!py::dtype::of<double>().is(a.dtype()) || !(a.flags() & py::array::c_style) || !a.writeable())
+    throw py::value_error(std::string(name) + " must be a writeable C-contiguous float64 array");
+  check_size(a, n, name);
+  return static_cast<double*>(a.mutable_data());
+}
+
+F32 tmk_kernel_coefficients(int count, double beta) {
+  if (count <= 0 || count > 4096) throw py::value_error("count must be in 1..4096");
+  F32 out(count);
+  {
+    py::gil_scoped_release release;
+    ht::kernel_coefficients(count, beta, out.mutable_data());
+  }
+  return out;
+}
+
+// PDQF of each frame (k x H x W x 3 uint8), then frame frame_index[i] added at times[i].
+void tmk_ingest(const py::array_t<std::uint8_t, py::array::c_style>& frames, const I32& frame_index,
+                const I64& times, const I32& periods, int num_coefficients, py::array pure_sum,
+                py::array cos_sum, py::array sin_sum) {
+  if (frames.ndim() != 4 || frames.shape(3) != 3 || frames.shape(1) < 1 || frames.shape(2) < 1)
+    throw py::value_error("frames must be a (k, H, W, 3) uint8 array");
+  const TmkShape s = tmk_shape(periods, num_coefficients, hp::kFeatureCount);
+  const int k = static_cast<int>(frames.shape(0));
+  check_size(times, static_cast<std::size_t>(frame_index.size()), "times");
+  double* ps = sums_buffer(pure_sum, hp::kFeatureCount, "pure_sum");
+  double* cs = sums_buffer(cos_sum, s.block_size(), "cos_sum");
+  double* ss = sums_buffer(sin_sum, s.block_size(), "sin_sum");
+  const std::int32_t* idx = frame_index.data();
+  const std::int64_t* t = times.data();
+  for (py::ssize_t i = 0; i < frame_index.size(); ++i) {
+    if (idx[i] < 0 || idx[i] >= k) throw py::value_error("frame_index out of range");
+    if (t[i] < 0) throw py::value_error("times must be >= 0");
+  }
+  const int rows = static_cast<int>(frames.shape(1)), cols = static_cast<int>(frames.shape(2));
+  const std::uint8_t* base = frames.data();
+  {
+    py::gil_scoped_release release;
+    std::vector<float> features(static_cast<std::size_t>(k) * hp::kFeatureCount);
+    for (int f = 0; f < k; ++f) {
+      const hp::PixelView v{base + static_cast<std::size_t>(f) * rows * cols * 3, rows, cols, 3, cols * 3, 3, 1};
+      hp::features(v, features.data() + static_cast<std::size_t>(f) * hp::kFeatureCount);
+    }
+    ht::accumulate(s.shape, features.data(), idx, t, static_cast<int>(frame_index.size()), ps, cs, ss);
+  }
+}
+
+py::tuple tmk_finish(const I32& periods, const F32& coefficients, std::int64_t frame_count, const F64& pure_sum,
+                     const F64& cos_sum, const F64& sin_sum) {
+  const TmkShape s = tmk_shape(periods, static_cast<int>(coefficients.size()), static_cast<int>(pure_sum.size()));
+  check_size(cos_sum, s.block_size(), "cos_sum");
+  check_size(sin_sum, s.block_size(), "sin_sum");
+  F32 pure(s.shape.dim), cos_out(s.block_size()), sin_out(s.block_size());
+  {
+    py::gil_scoped_release release;
+    ht::finish(s.shape, coefficients.data(), frame_count, pure_sum.data(), cos_sum.data(), sin_sum.data(),
+               pure.mutable_data(), cos_out.mutable_data(), sin_out.mutable_data());
+  }
+  return py::make_tuple(pure, cos_out, sin_out);
+}
+
+double tmk_level1(const F32& a, const F32& b) {
+  check_size(b, static_cast<std::size_t>(a.size()), "b");
+  py::gil_scoped_release release;
+  return ht::level1(a.data(), b.data(), static_cast<int>(a.size()));
+}
+
+double tmk_level2(const I32& periods, int num_coefficients, int dim, const F32& cos_a, const F32& sin_a,
+                  const F32& cos_b, const F32& sin_b) {
+  const TmkShape s = tmk_shape(periods, num_coefficients, dim);
+  for (const F32* a : {&cos_a, &sin_a, &cos_b, &sin_b}) check_size(*a, s.block_size(), "cos/sin features");
+  py::gil_scoped_release release;
+  return ht::level2(s.shape, cos_a.data(), sin_a.data(), cos_b.data(), sin_b.data());
+}
+// ---- end TMK+PDQF -----------------------------------------------------------------------
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -133,4 +250,18 @@ PYBIND11_MODULE(_core, m) {
         "PDQ hashes of a list of uint8 arrays on native threads: ([bytes or [bytes] * 8], [quality]).");
   m.def("pdq_features", &pdq_features, py::arg("luma"),
         "PDQF float features (16x16 DCT, row-major) of a float32 luma image: (array, quality).");
+  // ---- TMK+PDQF ----
+  m.def("tmk_kernel_coefficients", &tmk_kernel_coefficients, py::arg("count"), py::arg("beta"),
+        "Fourier coefficients of the TMK periodic kernel (float32).");
+  m.def("tmk_ingest", &tmk_ingest, py::arg("frames"), py::arg("frame_index"), py::arg("times"), py::arg("periods"),
+        py::arg("num_coefficients"), py::arg("pure_sum"), py::arg("cos_sum"), py::arg("sin_sum"),
+        "PDQF of (k, H, W, 3) uint8 frames, added in place to the TMK running sums at the given times.");
+  m.def("tmk_finish", &tmk_finish, py::arg("periods"), py::arg("coefficients"), py::arg("frame_count"),
+        py::arg("pure_sum"), py::arg("cos_sum"), py::arg("sin_sum"),
+        "TMK feature vectors from running sums: (pure average, cos, sin) float32 arrays.");
+  m.def("tmk_level1", &tmk_level1, py::arg("a"), py::arg("b"), "Cosine similarity of two pure averages.");
+  m.def("tmk_level2", &tmk_level2, py::arg("periods"), py::arg("num_coefficients"), py::arg("dim"), py::arg("cos_a"),
+        py::arg("sin_a"), py::arg("cos_b"), py::arg("sin_b"),
+        "Best normalised TMK kernel score over periods and time offsets.");
+  // ---- end TMK+PDQF ----
 }
