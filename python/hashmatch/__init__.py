@@ -16,7 +16,9 @@ from .errors import (
 from .hashes import PDQ, distance
 from .image import DIHEDRAL_NAMES, pdq, pdq_many
 from .media import DEFAULT_MAX_PIXELS, load_image
-from .video import VideoInfo, video_info, vpdq
+from .tmk import TMK
+from .video import VideoInfo, video_info
+from .video_hashes import VideoHashes, tmk, video_hashes, vpdq
 from .vpdq_frames import VPDQFrame, VPDQMatch
 from .vpdq_frames import match as vpdq_match
 
@@ -27,8 +29,10 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "PDQ",
+    "TMK",
     "VPDQFrame",
     "VPDQMatch",
+    "VideoHashes",
     "VideoInfo",
     "DIHEDRAL_NAMES",
     "DEFAULT_MAX_PIXELS",
@@ -43,6 +47,8 @@ __all__ = [
     "load_image",
     "pdq",
     "pdq_many",
+    "tmk",
+    "video_hashes",
     "video_info",
     "vpdq",
     "vpdq_match",

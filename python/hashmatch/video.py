@@ -198,19 +198,3 @@ def video_info(video: VideoInput, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_P
     with _Video(video, max_frame_pixels, max_duration) as v:
         return v.info
 
-
-def vpdq(video: VideoInput, *, seconds_per_hash: float = 1.0, threads: Optional[int] = None,
-         max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, max_duration: float = DEFAULT_MAX_DURATION,
-         max_frames: int = DEFAULT_MAX_HASHED_FRAMES) -> List[VPDQFrame]:
-    """vPDQ hash of a video: the PDQ of one frame per seconds_per_hash (0: every frame)."""
-    from .image import _default_threads
-
-    with _Video(video, max_frame_pixels, max_duration) as v:
-        sampler = VPDQSampler(v.fps, seconds_per_hash, threads or _default_threads(), max_frames)
-        try:
-            for n, t, frame in v.frames():
-                sampler.push(n, t, frame)
-        except BaseException:
-            sampler.abort()
-            raise
-        return sampler.finish()

@@ -1,0 +1,170 @@
+"""TMK+PDQF values: the reference's ``.tmk`` file layout, level-1 and level-2 scores.
+
+A ``.tmk`` file is a 32-byte header (``TMK1``, ``FVEC``, the frame-feature algorithm
+``PDQF``, then five little-endian int32: frames per second, number of periods P, number of
+Fourier coefficients m, feature dimension d, frame count), followed by the P int32 periods,
+the m float32 coefficients, the d float32 pure average, then the P*m*d float32 cos features
+and the P*m*d float32 sin features, period-major.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import IO, Union
+
+import numpy as np
+
+from . import _core
+from .errors import HashFormatError, InvalidInputError
+
+#: The reference's defaults: 15 fps, Poullot's periods (frames) and 32 coefficients of exp(32 cos x).
+TMK_FRAMES_PER_SECOND = 15
+TMK_PERIODS = (2731, 4391, 9767, 14653)
+TMK_FOURIER_COEFFICIENTS = 32
+TMK_KERNEL_BETA = 32.0
+TMK_FEATURE_DIMENSION = 256
+TMK_ALGORITHM = "PDQF"
+#: Match thresholds (the reference's validated defaults), and the stricter near-exact ones.
+TMK_LEVEL1_THRESHOLD = 0.7
+TMK_LEVEL2_THRESHOLD = 0.7
+TMK_NEAR_EXACT_THRESHOLD = 0.9
+
+_MAGIC = b"TMK1FVEC"
+_HEADER = struct.Struct("<8s4s5i")
+# Bounds far above any real TMK, so a hostile header cannot ask for a huge allocation.
+_MAX_PERIODS, _MAX_COEFFICIENTS, _MAX_DIMENSION = 64, 1024, 4096
+
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+
+
+def poullot_coefficients(count: int = TMK_FOURIER_COEFFICIENTS, beta: float = TMK_KERNEL_BETA) -> np.ndarray:
+    """The Fourier coefficients of the TMK periodic kernel, as float32 (the reference's values)."""
+    return _core.tmk_kernel_coefficients(count, beta)
+
+
+@dataclass(frozen=True, eq=False)
+class TMK:
+    """A TMK+PDQF video hash: the pure average and the cos/sin features for each period and coefficient."""
+
+    algorithm: str
+    frames_per_second: int
+    frame_count: int
+    periods: np.ndarray  # (P,) int32
+    coefficients: np.ndarray  # (m,) float32
+    pure_average: np.ndarray  # (d,) float32
+    cos_features: np.ndarray  # (P, m, d) float32
+    sin_features: np.ndarray  # (P, m, d) float32
+
+    @property
+    def dimension(self) -> int:
+        """The frame-feature dimension d."""
+        return int(self.pure_average.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TMK):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    # -- scores ---------------------------------------------------------------------------
+    def _check_compatible(self, other: "TMK") -> None:
+        if not isinstance(other, TMK):
+            raise InvalidInputError(f"can only compare a TMK with a TMK, not {type(other).__name__}")
+        if self.algorithm != other.algorithm or self.dimension != other.dimension:
+            raise InvalidInputError(f"incompatible TMKs: {self.algorithm}/{self.dimension}-d vs "
+                                    f"{other.algorithm}/{other.dimension}-d features")
+        if not np.array_equal(self.periods, other.periods):
+            raise InvalidInputError(f"incompatible TMKs: periods {self.periods.tolist()} vs {other.periods.tolist()}")
+        if not np.array_equal(self.coefficients, other.coefficients):
+            raise InvalidInputError("incompatible TMKs: different Fourier coefficients")
+
+    def level1(self, other: "TMK") -> float:
+        """Level-1 score: the cosine similarity of the two pure averages (-1..1)."""
+        self._check_compatible(other)
+        return float(_core.tmk_level1(self.pure_average, other.pure_average))
+
+    def level2(self, other: "TMK") -> float:
+        """Level-2 score: the best normalised kernel score over periods and time offsets (1 is identical)."""
+        self._check_compatible(other)
+        return float(_core.tmk_level2(self.periods, len(self.coefficients), self.dimension,
+                                      self.cos_features.reshape(-1), self.sin_features.reshape(-1),
+                                      other.cos_features.reshape(-1), other.sin_features.reshape(-1)))
+
+    def is_match(self, other: "TMK", level1_threshold: float = TMK_LEVEL1_THRESHOLD,
+                 level2_threshold: float = TMK_LEVEL2_THRESHOLD) -> bool:
+        """The reference's two-level decision: level 1, then level 2, each at or above its threshold."""
+        return self.level1(other) >= level1_threshold and self.level2(other) >= level2_threshold
+
+    # -- the .tmk file --------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """The reference's ``.tmk`` bytes."""
+        p, m, d = len(self.periods), len(self.coefficients), self.dimension
+        header = _HEADER.pack(_MAGIC, self.algorithm.encode("ascii"), self.frames_per_second, p, m, d,
+                              self.frame_count)
+        return b"".join([header, self.periods.astype("<i4").tobytes(), self.coefficients.astype("<f4").tobytes(),
+                         self.pure_average.astype("<f4").tobytes(), self.cos_features.astype("<f4").tobytes(),
+                         self.sin_features.astype("<f4").tobytes()])
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "<tmk>") -> "TMK":
+        """Parse ``.tmk`` bytes; malformed input raises HashFormatError naming what is wrong."""
+        data = bytes(data)
+        fps, p, m, d, count, expected = _parse_header(data, source)
+        if len(data) != expected:
+            what = "truncated" if len(data) < expected else "has trailing bytes"
+            raise HashFormatError(f"{source}: {what}: {len(data)} bytes, the header says {expected}")
+        offset = _HEADER.size
+        parts = []
+        for n, dtype in zip([p, m, d, p * m * d, p * m * d], ["<i4", "<f4", "<f4", "<f4", "<f4"]):
+            parts.append(np.frombuffer(data, dtype, n, offset).astype(dtype[1:]))
+            offset += 4 * n
+        periods, coefficients, pure, cos, sin = parts
+        if (periods <= 0).any():
+            raise HashFormatError(f"{source}: periods must be positive, got {periods.tolist()}")
+        if not all(np.isfinite(a).all() for a in (coefficients, pure, cos, sin)):
+            raise HashFormatError(f"{source}: feature values must be finite numbers")
+        return cls(TMK_ALGORITHM, fps, count, periods, coefficients, pure, cos.reshape(p, m, d), sin.reshape(p, m, d))
+
+    def write(self, path_or_file: PathOrFile) -> None:
+        """Write the ``.tmk`` file to a path or a binary file object."""
+        data = self.to_bytes()
+        if hasattr(path_or_file, "write"):
+            path_or_file.write(data)
+        else:
+            with open(path_or_file, "wb") as f:
+                f.write(data)
+
+    @classmethod
+    def read(cls, path_or_file: PathOrFile) -> "TMK":
+        """Read a ``.tmk`` file from a path or a binary file object."""
+        if hasattr(path_or_file, "read"):
+            return _read_stream(path_or_file, getattr(path_or_file, "name", "<file>"))
+        path = os.fspath(path_or_file)
+        with open(path, "rb") as f:
+            return _read_stream(f, path)
+
+
+def _parse_header(data: bytes, source: str):
+    """(fps, P, m, d, frame count, expected file size) from a checked header."""
+    if len(data) < _HEADER.size:
+        raise HashFormatError(f"{source}: {len(data)} bytes, shorter than the {_HEADER.size}-byte .tmk header")
+    magic, algo, fps, p, m, d, count = _HEADER.unpack_from(data)
+    if magic != _MAGIC:
+        raise HashFormatError(f"{source}: not a TMK feature-vector file (magic {magic!r}, expected {_MAGIC!r})")
+    if algo != TMK_ALGORITHM.encode():
+        raise HashFormatError(f"{source}: frame-feature algorithm {algo!r}, expected {TMK_ALGORITHM!r}")
+    for name, value, high in [("frames per second", fps, 1000), ("periods", p, _MAX_PERIODS),
+                              ("Fourier coefficients", m, _MAX_COEFFICIENTS), ("dimension", d, _MAX_DIMENSION)]:
+        if not 1 <= value <= high:
+            raise HashFormatError(f"{source}: number of {name} must be in 1..{high}, got {value}")
+    if count < 0:
+        raise HashFormatError(f"{source}: frame count must be >= 0, got {count}")
+    return fps, p, m, d, count, _HEADER.size + 4 * (p + m + d + 2 * p * m * d)
+
+
+def _read_stream(f: IO[bytes], source: str) -> TMK:
+    # The header says how long the file must be: read that much and one byte more, never all of it.
+    head = f.read(_HEADER.size)
+    expected = _parse_header(head, source)[-1]
+    return TMK.from_bytes(head + f.read(expected - _HEADER.size + 1), source=source)
