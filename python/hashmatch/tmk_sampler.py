@@ -12,7 +12,8 @@ which PyAV's reformat runs too.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import List, Optional, Tuple
+from fractions import Fraction
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -35,8 +36,10 @@ class SlotClock:
         # frame period, but never more than one output slot.
         self.default_duration = min(rate / stream_fps, 1.0) if stream_fps > 0 else 1.0
 
-    def push(self, t: float, duration: Optional[float]) -> Tuple[int, int]:
+    def push(self, t: Union[Fraction, float], duration: Union[Fraction, float, None]) -> Tuple[int, int]:
         """(slots for the previous frame, slots for this one), for a frame at t seconds lasting duration."""
+        # Exact times (Fractions) keep a frame at 4.1 s on slot 61.5, as FFmpeg's rational
+        # rescaling does, where 4.1 * 15 in floats would fall just short of it.
         position = t * self.rate
         length = self.default_duration
         if duration is not None and round(duration * self.rate) > 0:
@@ -60,7 +63,8 @@ class SlotClock:
 class TMKSampler:
     """Feeds one decode pass into TMK running sums: 64x64 RGB frames, PDQF and sums in the core."""
 
-    def __init__(self, stream_fps: float, max_frames: int) -> None:
+    def __init__(self, stream_fps: float, max_frames: int, start: Fraction = Fraction(0)) -> None:
+        self.start = start
         self.clock = SlotClock(TMK_FRAMES_PER_SECOND, stream_fps)
         self.max_frames = max_frames
         self.periods = np.array(TMK_PERIODS, np.int32)
@@ -76,10 +80,13 @@ class TMKSampler:
         self._slots = 0
 
     def push(self, n: int, t: float, frame: "object") -> None:
-        """Place one decoded frame (at t seconds from the file's start) into its 15-fps slots."""
+        """Place one decoded frame (at t seconds from the stream's start) into its 15-fps slots."""
         duration = None
-        if getattr(frame, "duration", None) and frame.time_base is not None:
-            duration = float(frame.duration * frame.time_base)
+        if frame.time_base is not None:
+            if frame.pts is not None:
+                t = max(Fraction(0), frame.pts * frame.time_base - self.start)
+            if frame.duration:
+                duration = frame.duration * frame.time_base
         before, count = self.clock.push(t, duration)
         if self._previous is None:
             before, count = 0, before + count  # FFmpeg fills leading slots with the first frame itself

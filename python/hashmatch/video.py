@@ -12,6 +12,7 @@ import io
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import IO, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -82,7 +83,9 @@ class _Video:
             raise ResourceLimitError(f"{self.name}: {duration:.0f} s long, over max_duration={max_duration:.0f} s")
         self.max_duration = max_duration
         self.info = VideoInfo(width, height, self.fps, duration, ctx.name)
-        self.start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        self.exact_start = (stream.start_time * stream.time_base
+                            if stream.start_time is not None and stream.time_base is not None else Fraction(0))
+        self.start = float(self.exact_start)
 
     def frames(self) -> Iterator[Tuple[int, float, "object"]]:
         """(frame number, timestamp in seconds, av.VideoFrame) for every decoded frame."""

@@ -91,7 +91,7 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *, s
         if "vpdq" in chosen:
             samplers["vpdq"] = VPDQSampler(v.fps, seconds_per_hash, threads or _default_threads(), max_frames)
         if "tmk_pdqf" in chosen:
-            samplers["tmk_pdqf"] = TMKSampler(v.fps, max_tmk_frames)
+            samplers["tmk_pdqf"] = TMKSampler(v.fps, max_tmk_frames, v.exact_start)
         if samplers:
             try:
                 for n, t, frame in v.frames():
