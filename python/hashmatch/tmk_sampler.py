@@ -64,6 +64,11 @@ class TMKSampler:
     """Feeds one decode pass into TMK running sums: 64x64 RGB frames, PDQF and sums in the core."""
 
     def __init__(self, stream_fps: float, max_frames: int, start: Fraction = Fraction(0)) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        # One reformatter for the whole pass: it keeps its swscale context, where
+        # VideoFrame.reformat would build (and fill bicubic tables for) one per frame.
+        self._scaler = VideoReformatter()
         self.start = start
         self.clock = SlotClock(TMK_FRAMES_PER_SECOND, stream_fps)
         self.max_frames = max_frames
@@ -97,8 +102,8 @@ class TMKSampler:
         if before:
             self._add(self._previous, before)
         if count:
-            small = frame.reformat(width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
-                                   interpolation="BICUBIC").to_ndarray()
+            small = self._scaler.reformat(frame, width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
+                                          interpolation="BICUBIC").to_ndarray()
             self._previous = small
             self._add(small, count)
 
