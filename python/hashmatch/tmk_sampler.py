@@ -11,6 +11,7 @@ which PyAV's reformat runs too.
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from typing import List, Optional, Tuple, Union
@@ -24,6 +25,7 @@ from .tmk import (TMK, TMK_ALGORITHM, TMK_FEATURE_DIMENSION, TMK_FOURIER_COEFFIC
 
 TMK_FRAME_SIZE = 64  # the reference scales every frame to 64x64 before PDQF
 _BATCH = 64  # 64x64 frames per native call: ~0.8 MB, enough to amortise the call
+_IN_FLIGHT = 32  # decoded frames waiting for the scaler: bounds the memory they hold
 
 
 class SlotClock:
@@ -78,10 +80,11 @@ class TMKSampler:
         self._sums = (np.zeros(d), np.zeros(block), np.zeros(block))
         self._pool = ThreadPoolExecutor(max_workers=1)  # one worker: the sums are updated in order
         self._pending: List[Future] = []
-        self._frames: List[np.ndarray] = []
+        self._frames: List[Future] = []  # each resolves to a 64x64x3 array
+        self._scaling: deque = deque()
         self._index: List[int] = []
         self._times: List[int] = []
-        self._previous: Optional[np.ndarray] = None
+        self._previous: Optional[Future] = None
         self._slots = 0
 
     def push(self, n: int, t: float, frame: "object") -> None:
@@ -102,12 +105,19 @@ class TMKSampler:
         if before:
             self._add(self._previous, before)
         if count:
-            small = self._scaler.reformat(frame, width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
-                                          interpolation="BICUBIC").to_ndarray()
+            # Scaling runs on the worker (swscale releases the GIL) while FFmpeg decodes on.
+            small = self._pool.submit(self._scale, frame)
+            self._scaling.append(small)
+            if len(self._scaling) > _IN_FLIGHT:
+                self._scaling.popleft().result()
             self._previous = small
             self._add(small, count)
 
-    def _add(self, pixels: np.ndarray, slots: int) -> None:
+    def _scale(self, frame: "object") -> np.ndarray:
+        return self._scaler.reformat(frame, width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
+                                     interpolation="BICUBIC").to_ndarray()
+
+    def _add(self, pixels: Future, slots: int) -> None:
         self._frames.append(pixels)
         index = len(self._frames) - 1
         for _ in range(slots):
@@ -120,11 +130,14 @@ class TMKSampler:
     def _flush(self) -> None:
         if not self._frames:
             return
-        frames = np.ascontiguousarray(np.stack(self._frames))
         index, times = np.array(self._index, np.int32), np.array(self._times, np.int64)
+        # The single worker runs tasks in order: every scaling future here is done when this runs.
+        self._pending.append(self._pool.submit(self._ingest, self._frames, index, times))
         self._frames, self._index, self._times = [], [], []
-        self._pending.append(self._pool.submit(_core.tmk_ingest, frames, index, times, self.periods,
-                                               len(self.coefficients), *self._sums))
+
+    def _ingest(self, frames: List[Future], index: np.ndarray, times: np.ndarray) -> None:
+        pixels = np.ascontiguousarray(np.stack([f.result() for f in frames]))
+        _core.tmk_ingest(pixels, index, times, self.periods, len(self.coefficients), *self._sums)
 
     def abort(self) -> None:
         """Stop without a result (the decode failed): wait for in-flight batches, drop them."""
