@@ -146,6 +146,8 @@ def test_incompatible_tmks_are_refused(ours):
         t.level2(other)
     with pytest.raises(hashmatch.InvalidInputError):
         t.level1("not a tmk")
+    with pytest.raises(hashmatch.InvalidInputError, match="cos_features"):
+        hashmatch.TMK(t.algorithm, 15, 1, t.periods, t.coefficients, t.pure_average, t.cos_features[:, :3], t.sin_features)
 
 
 def test_kernel_coefficients_are_the_references():

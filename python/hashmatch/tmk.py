@@ -57,6 +57,21 @@ class TMK:
     cos_features: np.ndarray  # (P, m, d) float32
     sin_features: np.ndarray  # (P, m, d) float32
 
+    def __post_init__(self) -> None:
+        # Hold exactly the file's dtypes and shapes, so scores and .tmk bytes never see surprises.
+        fields = {"periods": np.int32, "coefficients": np.float32, "pure_average": np.float32,
+                  "cos_features": np.float32, "sin_features": np.float32}
+        for name, dtype in fields.items():
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype))
+        p, m, d = len(self.periods), len(self.coefficients), len(self.pure_average)
+        if self.periods.ndim != 1 or self.coefficients.ndim != 1 or self.pure_average.ndim != 1:
+            raise InvalidInputError("TMK periods, coefficients and pure_average must be 1-D")
+        for name in ("cos_features", "sin_features"):
+            if getattr(self, name).shape != (p, m, d):
+                raise InvalidInputError(f"TMK {name} must have shape {(p, m, d)}, got {getattr(self, name).shape}")
+        if len(self.algorithm.encode("ascii", "replace")) != 4:
+            raise InvalidInputError(f"TMK algorithm must be a 4-character magic, got {self.algorithm!r}")
+
     @property
     def dimension(self) -> int:
         """The frame-feature dimension d."""
