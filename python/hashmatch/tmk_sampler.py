@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
-from .errors import ResourceLimitError
+from .errors import DecodeError, ResourceLimitError
 from .tmk import (TMK, TMK_ALGORITHM, TMK_FEATURE_DIMENSION, TMK_FOURIER_COEFFICIENTS, TMK_FRAMES_PER_SECOND,
                   TMK_PERIODS, poullot_coefficients)
 
@@ -114,8 +114,13 @@ class TMKSampler:
             self._add(small, count)
 
     def _scale(self, frame: "object") -> np.ndarray:
-        return self._scaler.reformat(frame, width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
-                                     interpolation="BICUBIC").to_ndarray()
+        import av
+
+        try:
+            return self._scaler.reformat(frame, width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
+                                         interpolation="BICUBIC").to_ndarray()
+        except (av.error.FFmpegError, ValueError) as e:
+            raise DecodeError(f"a decoded frame could not be scaled to 64x64 RGB ({e})") from e
 
     def _add(self, pixels: Future, slots: int) -> None:
         self._frames.append(pixels)
