@@ -200,9 +200,14 @@ void Index::add(const std::uint8_t* codes, const std::int64_t* ids, std::size_t 
   std::memcpy(codes_.data() + base * kWords, codes, n * kBytes);
   ids_.insert(ids_.end(), ids, ids + n);
   alive_.resize(base + n, 1);
-  for (std::size_t i = 0; i < n; ++i) tail_rows_.emplace(ids[i], static_cast<std::uint32_t>(base + i));
   live_ += n;
-  maybe_rebuild();
+  // A batch that triggers a rebuild never enters the tail map: a bulk load of 10M codes would
+  // otherwise allocate (and fragment the heap with) 10M map nodes only to drop them.
+  if (needs_rebuild()) {
+    rebuild();
+  } else {
+    for (std::size_t i = 0; i < n; ++i) tail_rows_.emplace(ids[i], static_cast<std::uint32_t>(base + i));
+  }
 }
 
 std::size_t Index::remove(const std::int64_t* ids, std::size_t n) {
@@ -216,7 +221,7 @@ std::size_t Index::remove(const std::int64_t* ids, std::size_t n) {
   }
   live_ -= removed;
   dead_ += removed;
-  maybe_rebuild();
+  if (needs_rebuild()) rebuild();
   return removed;
 }
 
@@ -225,14 +230,14 @@ std::size_t Index::remove(const std::int64_t* ids, std::size_t n) {
 // Merging once the tail passes 1/256 of the built rows (39k at 10M) bounds the tail's cost to
 // ~75 us a query just before a merge, and spreads a rebuild over >= 39k adds (~0.1 ms an add).
 // Tombstones only cost a wasted verification each, so compaction waits until they are 1/4.
-void Index::maybe_rebuild() {
+bool Index::needs_rebuild() const {
   const std::size_t rows = ids_.size();
   const std::size_t tail = rows - built_;
   const bool grow_tables = tables_.empty() && live_ >= options_.mih_min_rows && live_ > 0;
   const bool tail_full = tail > std::max(options_.tail_min_rows, built_ / 256);
   const bool too_dead = dead_ > std::max(options_.tail_min_rows, rows / 4);
   const bool shrink_tables = !tables_.empty() && live_ < options_.mih_min_rows / 2;
-  if (grow_tables || tail_full || too_dead || shrink_tables) rebuild();
+  return grow_tables || tail_full || too_dead || shrink_tables;
 }
 
 void Index::rebuild() {

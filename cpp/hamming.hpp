@@ -108,7 +108,7 @@ class Index {
   };
 
   void rebuild();
-  void maybe_rebuild();
+  bool needs_rebuild() const;
   bool find_live(std::int64_t id, std::uint32_t* row) const;
   int table_radius(std::size_t t, int radius) const;
   double probe_count(int radius) const;

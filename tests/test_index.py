@@ -274,10 +274,14 @@ def test_input_forms_are_equivalent():
     single = index.range_search(bytes(codes[2]), 0)
     assert single[0].tolist() == [0, 1] and single[2].tolist() == [3]
     assert index.range_search(codes[2], 0)[2].tolist() == [3]
+    assert index.range_search(codes[2].tolist(), 0)[2].tolist() == [3]  # a list of byte values
+    assert index.range_search([], 0)[0].tolist() == [0]  # no queries
 
 
 @pytest.mark.parametrize("call, error, words", [
     (lambda ix: ix.add(np.zeros((2, 32), np.float32), [1, 2]), InputTypeError, "uint8"),
+    (lambda ix: ix.add([[1, 2]], [7]), InvalidInputError, "(n, 32)"),
+    (lambda ix: ix.add(object(), [7]), InvalidInputError, "codes"),
     (lambda ix: ix.add(np.zeros((2, 31), np.uint8), [1, 2]), InvalidInputError, "(n, 32)"),
     (lambda ix: ix.add(np.zeros((2, 32), np.uint8), [1]), InvalidInputError, "one id per code"),
     (lambda ix: ix.add(np.zeros((2, 32), np.uint8), [1.0, 2.0]), InputTypeError, "integers"),
@@ -288,7 +292,8 @@ def test_input_forms_are_equivalent():
     (lambda ix: ix.add("00" * 32, [9]), InputTypeError, "bytes.fromhex"),
     (lambda ix: ix.range_search(np.zeros((1, 32), np.uint8), -1), InvalidInputError, "radius"),
     (lambda ix: ix.range_search(np.zeros((1, 32), np.uint8), 3.5), InputTypeError, "radius"),
-    (lambda ix: ix.range_search(np.zeros((1, 32), np.int64), 3), InputTypeError, "queries"),
+    (lambda ix: ix.range_search(np.full((1, 32), 300), 3), InvalidInputError, "0..255"),
+    (lambda ix: ix.range_search(np.zeros((1, 32), bool), 3), InputTypeError, "queries"),
     (lambda ix: ix.search(np.zeros((1, 32), np.uint8), 0), InvalidInputError, "k"),
     (lambda ix: ix.remove([[1, 2]]), InvalidInputError, "1-D"),
     (lambda ix: ix.save("unused", tag="x"), InputTypeError, "tag"),

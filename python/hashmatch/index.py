@@ -63,10 +63,15 @@ def _codes(value: Any, name: str) -> np.ndarray:
     if arr.dtype != np.uint8:
         if arr.size == 0 and arr.dtype == np.float64:  # np.asarray([]) of an empty list
             arr = arr.astype(np.uint8)
+        elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_:
+            # Lists of ints are byte values too, as long as they are bytes.
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 255):
+                raise InvalidInputError(f"{name} must hold byte values 0..255 (32 bytes a code), "
+                                        f"got values in {int(arr.min())}..{int(arr.max())}")
+            arr = arr.astype(np.uint8)
         else:
-            raise InputTypeError(
-                f"{name} must have dtype uint8, got {arr.dtype}; pass packed bits as bytes "
-                f"(np.asarray(x, dtype=np.uint8) if the values are 0..255)")
+            raise InputTypeError(f"{name} must be uint8 bytes (32 a code), got dtype {arr.dtype}; "
+                                 f"packed PDQ bits are bytes, e.g. PDQ.bits or bytes.fromhex(hex)")
     if arr.ndim == 1 and arr.shape[0] == CODE_BYTES:
         arr = arr.reshape(1, CODE_BYTES)
     elif arr.ndim == 1 and arr.shape[0] == 0:
