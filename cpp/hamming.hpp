@@ -108,7 +108,9 @@ class Index {
   };
 
   void rebuild();
+  std::size_t tail_limit(std::size_t built) const;
   bool needs_rebuild() const;
+  std::vector<std::uint32_t> live_rows_by_id() const;
   bool find_live(std::int64_t id, std::uint32_t* row) const;
   int table_radius(std::size_t t, int radius) const;
   double probe_count(int radius) const;
