@@ -275,6 +275,7 @@ def test_input_forms_are_equivalent():
     assert single[0].tolist() == [0, 1] and single[2].tolist() == [3]
     assert index.range_search(codes[2], 0)[2].tolist() == [3]
     assert index.range_search(codes[2].tolist(), 0)[2].tolist() == [3]  # a list of byte values
+    assert index.range_search(codes[2], 10 ** 30)[0].tolist() == [0, 5]  # past 256 is 256
     assert index.range_search([], 0)[0].tolist() == [0]  # no queries
 
 
@@ -295,6 +296,9 @@ def test_input_forms_are_equivalent():
     (lambda ix: ix.range_search(np.full((1, 32), 300), 3), InvalidInputError, "0..255"),
     (lambda ix: ix.range_search(np.zeros((1, 32), bool), 3), InputTypeError, "queries"),
     (lambda ix: ix.search(np.zeros((1, 32), np.uint8), 0), InvalidInputError, "k"),
+    (lambda ix: ix.search(np.zeros((1, 32), np.uint8), 2 ** 40), InvalidInputError, "k"),
+    (lambda ix: ix.range_search(np.zeros((1, 32), np.uint8), 3, threads=10 ** 6), InvalidInputError, "threads"),
+    (lambda ix: ix.save("unused", tag=2 ** 63), InvalidInputError, "tag"),
     (lambda ix: ix.remove([[1, 2]]), InvalidInputError, "1-D"),
     (lambda ix: ix.save("unused", tag="x"), InputTypeError, "tag"),
 ])

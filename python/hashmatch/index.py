@@ -107,16 +107,20 @@ def _ids(value: Any, name: str = "ids") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _int(value: Any, name: str, low: int) -> int:
+_INT32_MAX = 2 ** 31 - 1
+
+
+def _int(value: Any, name: str, low: int, high: Optional[int] = _INT32_MAX) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise InvalidInputError(f"{name} must be >= {low}, got {value}")
+    if value < low or (high is not None and value > high):
+        raise InvalidInputError(f"{name} must be in {low}..{'' if high is None else high}, got {value}")
     return int(value)
 
 
 def _threads(threads: Optional[int]) -> int:
-    return 0 if threads is None else _int(threads, "threads", 1)
+    # 0 asks the core for one thread per CPU.
+    return 0 if threads is None else _int(threads, "threads", 1, 1024)
 
 
 class HammingIndex:
@@ -161,7 +165,7 @@ class HammingIndex:
                      threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lims, distances, ids) of codes with distance <= radius, per query sorted by (distance, id)."""
         q = _codes(queries, "queries")
-        r = min(_int(radius, "radius", 0), CODE_BITS)
+        r = min(_int(radius, "radius", 0, None), CODE_BITS)  # any radius past 256 is 256
         with self._lock:
             return self._core.range_search(q, r, _threads(threads))
 
@@ -189,9 +193,7 @@ class HammingIndex:
     def save(self, path: PathLike, *, tag: Optional[int] = None) -> None:
         """Write the index to path atomically (temp file, fsync, rename), with an optional int64 tag."""
         if tag is not None:
-            tag = _int(tag, "tag", -(2 ** 63))
-            if tag >= 2 ** 63:
-                raise InvalidInputError(f"tag must fit in int64, got {tag}")
+            tag = _int(tag, "tag", -(2 ** 63), 2 ** 63 - 1)
         with self._lock:
             codes, ids = self._core.export_rows()
         header = _HEADER.pack(_MAGIC, _VERSION, 0 if tag is None else 1, 0 if tag is None else tag, len(ids))
