@@ -145,8 +145,9 @@ py::array_t<T> to_array(const T* data, std::size_t n) {
 
 class PyHammingIndex {
  public:
-  PyHammingIndex(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih)
-      : index_(options(mih_min_rows, tail_min_rows, substrings, force_mih)) {}
+  PyHammingIndex(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
+                 bool portable_kernels)
+      : index_(options(mih_min_rows, tail_min_rows, substrings, force_mih, portable_kernels)) {}
 
   void add(const CodesArray& codes, const IdsArray& ids) {
     const std::size_t n = code_rows(codes, "codes");
@@ -207,12 +208,14 @@ class PyHammingIndex {
   std::size_t memory_bytes() const { return index_.memory_bytes(); }
 
  private:
-  static hh::Options options(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih) {
+  static hh::Options options(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
+                             bool portable_kernels) {
     hh::Options o = hh::default_options();
     o.mih_min_rows = mih_min_rows;
     o.tail_min_rows = tail_min_rows;
     o.substrings = substrings;
     o.force_mih = force_mih;
+    o.portable_kernels = portable_kernels;
     return o;
   }
   hh::Index index_;
@@ -223,8 +226,8 @@ void bind_hamming(py::module_& m) {
   m.attr("HAMMING_MIH_MIN_ROWS") = d.mih_min_rows;
   m.attr("HAMMING_TAIL_MIN_ROWS") = d.tail_min_rows;
   py::class_<PyHammingIndex>(m, "HammingIndex", "Exact Hamming search over 256-bit codes (brute force or MIH).")
-      .def(py::init<std::size_t, std::size_t, int, bool>(), py::arg("mih_min_rows"), py::arg("tail_min_rows"),
-           py::arg("substrings") = 0, py::arg("force_mih") = false)
+      .def(py::init<std::size_t, std::size_t, int, bool, bool>(), py::arg("mih_min_rows"), py::arg("tail_min_rows"),
+           py::arg("substrings") = 0, py::arg("force_mih") = false, py::arg("portable_kernels") = false)
       .def("add", &PyHammingIndex::add, py::arg("codes"), py::arg("ids"), "Add (n, 32) uint8 codes with unique int64 ids.")
       .def("remove", &PyHammingIndex::remove, py::arg("ids"), "Remove codes by id; returns how many were removed.")
       .def("range_search", &PyHammingIndex::range_search, py::arg("queries"), py::arg("radius"), py::arg("threads"),

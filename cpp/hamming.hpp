@@ -44,6 +44,12 @@ int distance(const std::uint8_t* a, const std::uint8_t* b);
 // Brute-force distances of one query (4 words) to n codes (n * 4 words): out[i] for every i.
 void distances(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query, std::int32_t* out);
 
+// A brute-force distance kernel: out[i] = distance(query, code i) for n codes.
+using FlatKernel = void (*)(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query,
+                            std::int32_t* out);
+// The fastest kernel this CPU runs (AVX-512 VPOPCNTQ where present), or the scalar POPCNT one.
+FlatKernel select_flat_kernel(bool portable);
+
 // Batch range-search results in FAISS's layout: query q's hits are [lims[q], lims[q + 1]),
 // sorted by (distance, id).
 struct RangeResult {
@@ -63,6 +69,8 @@ struct Options {
   // For tests: probe the tables whenever they exist and probing is bounded, ignoring the
   // cost model that would pick brute force for small sets.
   bool force_mih;
+  // For tests: the scalar kernel even where AVX-512 VPOPCNTQ is available.
+  bool portable_kernels;
 };
 
 Options default_options();
@@ -121,6 +129,7 @@ class Index {
   void knn_one(const std::uint64_t* q, int k, std::vector<std::uint32_t>& cands, std::vector<Hit>& hits) const;
 
   Options options_;
+  FlatKernel flat_;
   LargeVector<std::uint64_t> codes_;  // rows * 4 words
   LargeVector<std::int64_t> ids_;
   LargeVector<std::uint8_t> alive_;
