@@ -345,7 +345,12 @@ void Index::rebuild() {
   tables_.clear();
   if (n == 0 || n < options_.mih_min_rows) return;
 
-  const int m = options_.substrings ? options_.substrings : auto_substrings(n);
+  // A requested count is a floor: directories of 2^width offsets are capped at 4x the size of
+  // a row list (width <= log2(n) + 2, at least 16 and at most 30 bits), since 8 substrings of
+  // 32 bits over a few thousand codes would ask for 128 GB of directories.
+  const int max_width = std::clamp(static_cast<int>(std::log2(static_cast<double>(n))) + 2, 16, 30);
+  const int m = std::max(options_.substrings ? options_.substrings : auto_substrings(n),
+                         (kBits + max_width - 1) / max_width);
   // Wider substrings first: searches give the first tables the larger radius (see
   // table_radius), and wider tables have fewer codes per bucket.
   const int narrow = kBits / m, wide_count = kBits % m;

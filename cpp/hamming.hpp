@@ -64,7 +64,8 @@ struct Options {
   // Unindexed rows (adds since the last build) and tombstones tolerated before a rebuild,
   // whatever the size; above it a rebuild happens once they pass a fraction of the built rows.
   std::size_t tail_min_rows;
-  // Substring count; 0 chooses it from the number of codes at each build.
+  // Substring count (at least; raised where the bucket directories would get too large);
+  // 0 chooses it from the number of codes at each build.
   int substrings;
   // For tests: probe the tables whenever they exist and probing is bounded, ignoring the
   // cost model that would pick brute force for small sets.

@@ -316,6 +316,27 @@ def test_bad_input_raises_typed_errors(call, error, words):
     assert len(index) == 1  # a failed call changes nothing
 
 
+@pytest.mark.parametrize("kwargs, error", [
+    ({"substrings": 4}, InvalidInputError),
+    ({"substrings": "12"}, InputTypeError),
+    ({"mih_min_rows": -1}, InvalidInputError),
+    ({"tail_min_rows": 1.5}, InputTypeError),
+])
+def test_bad_constructor_knobs_raise_typed_errors(kwargs, error):
+    with pytest.raises(error):
+        HammingIndex(**kwargs)
+
+
+@pytest.mark.parametrize("asked, used", [(20, 20), (8, 16)])  # 8 x 32 bits would need 128 GB
+def test_explicit_substring_count_is_used_within_a_memory_bound(clustered, asked, used):
+    codes, ids, queries = clustered
+    index = HammingIndex(mih_min_rows=0, force_mih=True, substrings=asked)
+    index.add(codes, ids)
+    assert index._core.substrings == used
+    assert index.memory_bytes() < 50 * 2 ** 20
+    assert_range_exact(index, queries, codes, ids, radii=[0, 7, 8, 19, 20, 31, 40])
+
+
 def test_load_rejects_duplicate_ids_as_format_error(tmp_path):
     import hashlib
     import struct

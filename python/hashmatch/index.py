@@ -127,12 +127,13 @@ class HammingIndex:
     def __init__(self, *, mih_min_rows: Optional[int] = None, tail_min_rows: Optional[int] = None,
                  force_mih: bool = False, substrings: int = 0, portable_kernels: bool = False) -> None:
         """Empty index; the keywords are tuning/testing knobs (defaults are measured, see module doc)."""
-        if substrings and not 8 <= substrings <= CODE_BITS:
-            raise InvalidInputError(f"substrings must be 0 (automatic) or 8..256, got {substrings}")
+        m = _int(substrings, "substrings", 0, CODE_BITS)
+        if 0 < m < 8:  # substrings of at most 32 bits
+            raise InvalidInputError(f"substrings must be 0 (automatic) or 8..256, got {m}")
         self._core = _core.HammingIndex(
-            _core.HAMMING_MIH_MIN_ROWS if mih_min_rows is None else _int(mih_min_rows, "mih_min_rows", 0, None),
-            _core.HAMMING_TAIL_MIN_ROWS if tail_min_rows is None else _int(tail_min_rows, "tail_min_rows", 0, None),
-            _int(substrings, "substrings", 0), bool(force_mih), bool(portable_kernels))
+            _core.HAMMING_MIH_MIN_ROWS if mih_min_rows is None else _int(mih_min_rows, "mih_min_rows", 0, 2 ** 62),
+            _core.HAMMING_TAIL_MIN_ROWS if tail_min_rows is None else _int(tail_min_rows, "tail_min_rows", 0, 2 ** 62),
+            m, bool(force_mih), bool(portable_kernels))
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
