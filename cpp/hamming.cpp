@@ -437,6 +437,7 @@ void Index::search_one(const std::uint64_t* q, int radius, bool use_tables, std:
     }
     std::vector<std::pair<const std::uint32_t*, const std::uint32_t*>> buckets;
     buckets.reserve(keys.size());
+    std::size_t candidates = 0;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       if (i + kAhead < keys.size())
         __builtin_prefetch(tables_[keys[i + kAhead] >> 32].offsets.data() + (keys[i + kAhead] & 0xffffffffu));
@@ -444,6 +445,16 @@ void Index::search_one(const std::uint64_t* q, int radius, bool use_tables, std:
       const std::uint32_t key = static_cast<std::uint32_t>(keys[i]);
       const std::uint32_t begin = tab.offsets[key], end = tab.offsets[key + 1];
       if (begin != end) buckets.emplace_back(tab.rows.data() + begin, tab.rows.data() + end);
+      candidates += end - begin;
+    }
+    // The cost model assumes codes spread evenly over buckets. Near-duplicates pile up in a
+    // few (a list of one video's frames, one meme's copies); when this query's buckets hold
+    // more candidates than a scan would cost, scan instead.
+    if (!options_.force_mih &&
+        static_cast<double>(candidates) * kCandidateNs > static_cast<double>(ids_.size()) * kFlatNsPerRow) {
+      flat_rows(q, radius, 0, ids_.size(), hits);
+      sort_hits(hits);
+      return;
     }
     cands.clear();
     for (std::size_t i = 0; i < buckets.size(); ++i) {
@@ -457,6 +468,10 @@ void Index::search_one(const std::uint64_t* q, int radius, bool use_tables, std:
     for (std::size_t i = 0; i < found; ++i) hits.push_back({dist[i], ids_[rows[i]]});
     flat_rows(q, radius, built_, ids_.size(), hits);
   }
+  sort_hits(hits);
+}
+
+void Index::sort_hits(std::vector<Hit>& hits) {
   auto less = [](const Hit& a, const Hit& b) { return a.distance != b.distance ? a.distance < b.distance : a.id < b.id; };
   std::sort(hits.begin(), hits.end(), less);
   // A code matching in several substrings was found once per table: same id, same distance.

@@ -125,6 +125,7 @@ class Index {
   double probe_count(int radius) const;
   void search_one(const std::uint64_t* q, int radius, bool use_tables, std::vector<std::uint32_t>& cands,
                   std::vector<Hit>& hits) const;
+  static void sort_hits(std::vector<Hit>& hits);
   void flat_rows(const std::uint64_t* q, int radius, std::size_t begin, std::size_t end,
                  std::vector<Hit>& hits) const;
   void knn_one(const std::uint64_t* q, int k, std::vector<std::uint32_t>& cands, std::vector<Hit>& hits) const;

@@ -153,6 +153,24 @@ def test_default_switch_point_between_flat_and_mih():
     assert_range_exact(index, queries, codes[threshold - 100:], ids[threshold - 100:], radii=[31])
 
 
+def test_heavy_duplicates_with_default_settings():
+    # Thousands of copies of a few codes fill single buckets: the per-query guard scans instead
+    # of probing for those queries, and results stay exact either way.
+    rng = np.random.default_rng(70)
+    spread = random_codes(3000, seed=71)
+    centres = random_codes(3, seed=72)
+    copies = np.concatenate([np.repeat(centres, 1500, axis=0),
+                             np.stack([flip_bits(centres[i % 3], i % 6, rng) for i in range(600)])])
+    codes = np.concatenate([spread, copies])
+    ids = np.arange(len(codes), dtype=np.int64)[::-1].copy()
+    index = HammingIndex()
+    index.add(codes, ids)
+    assert index.backend == "mih"
+    queries = np.concatenate([centres, flip_bits(centres[0], 3, rng)[None], spread[:3]])
+    assert_range_exact(index, queries, codes, ids, radii=[0, 3, 31])
+    assert_knn_exact(index, queries, codes, ids, k=7)
+
+
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_incremental_adds_removes_and_readds(backend, clustered):
     codes, ids, queries = clustered
