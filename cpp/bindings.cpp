@@ -5,10 +5,12 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "hamming.hpp"
 #include "parallel.hpp"
 #include "pdq.hpp"
 #include "tmk.hpp"
@@ -237,6 +239,124 @@ double tmk_level2(const I32& periods, int num_coefficients, int dim, const F32& 
   return ht::level2(s.shape, cos_a.data(), sin_a.data(), cos_b.data(), sin_b.data());
 }
 // ---- end TMK+PDQF -----------------------------------------------------------------------
+// ---- Hamming index (cpp/hamming.hpp) -------------------------------------------------------
+namespace hh = hashmatch::hamming;
+
+using CodesArray = py::array_t<std::uint8_t, py::array::c_style>;
+using IdsArray = py::array_t<std::int64_t, py::array::c_style>;
+
+std::size_t code_rows(const CodesArray& codes, const char* name) {
+  if (codes.ndim() != 2 || codes.shape(1) != hh::kBytes)
+    throw py::value_error(std::string(name) + " must be a uint8 array of shape (n, 32)");
+  return static_cast<std::size_t>(codes.shape(0));
+}
+
+template <class T>
+py::array_t<T> to_array(const T* data, std::size_t n) {
+  py::array_t<T> out(static_cast<py::ssize_t>(n));
+  if (n) std::memcpy(out.mutable_data(), data, n * sizeof(T));
+  return out;
+}
+
+class PyHammingIndex {
+ public:
+  PyHammingIndex(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
+                 bool portable_kernels)
+      : index_(options(mih_min_rows, tail_min_rows, substrings, force_mih, portable_kernels)) {}
+
+  void add(const CodesArray& codes, const IdsArray& ids) {
+    const std::size_t n = code_rows(codes, "codes");
+    if (ids.ndim() != 1 || static_cast<std::size_t>(ids.shape(0)) != n)
+      throw py::value_error("ids must be a 1-D int64 array with one id per code");
+    py::gil_scoped_release release;
+    index_.add(codes.data(), ids.data(), n);
+  }
+
+  std::size_t remove(const IdsArray& ids) {
+    if (ids.ndim() != 1) throw py::value_error("ids must be a 1-D int64 array");
+    py::gil_scoped_release release;
+    return index_.remove(ids.data(), static_cast<std::size_t>(ids.shape(0)));
+  }
+
+  py::tuple range_search(const CodesArray& queries, int radius, int threads) {
+    const std::size_t nq = code_rows(queries, "queries");
+    hh::RangeResult r;
+    {
+      py::gil_scoped_release release;
+      r = index_.range_search(queries.data(), nq, radius, threads);
+    }
+    return py::make_tuple(to_array(r.lims.data(), r.lims.size()), to_array(r.distances.data(), r.distances.size()),
+                          to_array(r.ids.data(), r.ids.size()));
+  }
+
+  py::tuple knn(const CodesArray& queries, int k, int threads) {
+    const std::size_t nq = code_rows(queries, "queries");
+    if (k < 1) throw py::value_error("k must be at least 1");
+    py::array_t<std::int32_t> distances({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+    py::array_t<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+    std::int32_t* d = distances.mutable_data();
+    std::int64_t* i = ids.mutable_data();
+    {
+      py::gil_scoped_release release;
+      index_.knn(queries.data(), nq, k, threads, d, i);
+    }
+    return py::make_tuple(distances, ids);
+  }
+
+  py::tuple export_rows() {
+    const std::size_t n = index_.size();
+    py::array_t<std::uint8_t> codes({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(hh::kBytes)});
+    py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(n));
+    std::uint8_t* c = codes.mutable_data();
+    std::int64_t* i = ids.mutable_data();
+    {
+      py::gil_scoped_release release;
+      index_.export_rows(c, i);
+    }
+    return py::make_tuple(codes, ids);
+  }
+
+  std::size_t size() const { return index_.size(); }
+  bool has_tables() const { return index_.has_tables(); }
+  int substrings() const { return index_.substrings(); }
+  bool probes_at(int radius) const { return index_.probes_at(radius); }
+  std::size_t memory_bytes() const { return index_.memory_bytes(); }
+
+ private:
+  static hh::Options options(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
+                             bool portable_kernels) {
+    hh::Options o = hh::default_options();
+    o.mih_min_rows = mih_min_rows;
+    o.tail_min_rows = tail_min_rows;
+    o.substrings = substrings;
+    o.force_mih = force_mih;
+    o.portable_kernels = portable_kernels;
+    return o;
+  }
+  hh::Index index_;
+};
+
+void bind_hamming(py::module_& m) {
+  const hh::Options d = hh::default_options();
+  m.attr("HAMMING_MIH_MIN_ROWS") = d.mih_min_rows;
+  m.attr("HAMMING_TAIL_MIN_ROWS") = d.tail_min_rows;
+  py::class_<PyHammingIndex>(m, "HammingIndex", "Exact Hamming search over 256-bit codes (brute force or MIH).")
+      .def(py::init<std::size_t, std::size_t, int, bool, bool>(), py::arg("mih_min_rows"), py::arg("tail_min_rows"),
+           py::arg("substrings") = 0, py::arg("force_mih") = false, py::arg("portable_kernels") = false)
+      .def("add", &PyHammingIndex::add, py::arg("codes"), py::arg("ids"), "Add (n, 32) uint8 codes with unique int64 ids.")
+      .def("remove", &PyHammingIndex::remove, py::arg("ids"), "Remove codes by id; returns how many were removed.")
+      .def("range_search", &PyHammingIndex::range_search, py::arg("queries"), py::arg("radius"), py::arg("threads"),
+           "(lims, distances, ids) of codes within radius (inclusive), sorted by (distance, id).")
+      .def("knn", &PyHammingIndex::knn, py::arg("queries"), py::arg("k"), py::arg("threads"),
+           "(distances, ids), each (nq, k): k nearest, ties by id, padded with -1.")
+      .def("export_rows", &PyHammingIndex::export_rows, "(codes, ids) of the live codes, sorted by id.")
+      .def("__len__", &PyHammingIndex::size)
+      .def_property_readonly("has_tables", &PyHammingIndex::has_tables)
+      .def_property_readonly("substrings", &PyHammingIndex::substrings)
+      .def("probes_at", &PyHammingIndex::probes_at, py::arg("radius"), "Whether a search at radius uses the tables.")
+      .def("memory_bytes", &PyHammingIndex::memory_bytes, "Bytes held by the index's arrays.");
+}
+// ---- end Hamming index ---------------------------------------------------------------------
 
 }  // namespace
 
@@ -264,4 +384,5 @@ PYBIND11_MODULE(_core, m) {
         py::arg("sin_a"), py::arg("cos_b"), py::arg("sin_b"),
         "Best normalised TMK kernel score over periods and time offsets.");
   // ---- end TMK+PDQF ----
+  bind_hamming(m);  // Hamming index
 }

@@ -15,6 +15,7 @@ from .errors import (
 )
 from .hashes import PDQ, distance
 from .image import DIHEDRAL_NAMES, pdq, pdq_many
+from .index import HammingIndex
 from .media import DEFAULT_MAX_PIXELS, load_image
 from .tmk import TMK
 from .video import VideoInfo, video_info
@@ -30,6 +31,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "PDQ",
     "TMK",
+    "HammingIndex",
     "VPDQFrame",
     "VPDQMatch",
     "VideoHashes",

@@ -1,0 +1,146 @@
+// Exact Hamming search over 256-bit codes: popcount kernels, brute force, and a multi-index
+// hashing table (Norouzi, Punjani & Fleet, CVPR 2012). Plain C++17 on raw arrays: no
+// Python types, no I/O, no global state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace hashmatch {
+namespace hamming {
+
+namespace detail {
+void* allocate_large(std::size_t bytes);
+void free_large(void* p);
+
+// Allocates arrays of 2 MiB or more on huge pages where the OS allows it.
+template <class T>
+struct LargeAllocator {
+  using value_type = T;
+  LargeAllocator() = default;
+  template <class U>
+  LargeAllocator(const LargeAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(allocate_large(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) { free_large(p); }
+  template <class U>
+  bool operator==(const LargeAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const LargeAllocator<U>&) const { return false; }
+};
+}  // namespace detail
+
+template <class T>
+using LargeVector = std::vector<T, detail::LargeAllocator<T>>;
+
+constexpr int kBits = 256;
+constexpr int kBytes = 32;
+constexpr int kWords = 4;  // a code is four little-endian uint64 words
+
+// Hamming distance between two 32-byte codes.
+int distance(const std::uint8_t* a, const std::uint8_t* b);
+
+// Brute-force distances of one query (4 words) to n codes (n * 4 words): out[i] for every i.
+void distances(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query, std::int32_t* out);
+
+// A brute-force distance kernel: out[i] = distance(query, code i) for n codes.
+using FlatKernel = void (*)(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query,
+                            std::int32_t* out);
+// The fastest kernel this CPU runs (AVX-512 VPOPCNTQ where present), or the scalar POPCNT one.
+FlatKernel select_flat_kernel(bool portable);
+
+// Batch range-search results in FAISS's layout: query q's hits are [lims[q], lims[q + 1]),
+// sorted by (distance, id).
+struct RangeResult {
+  std::vector<std::int64_t> lims;
+  std::vector<std::int32_t> distances;
+  std::vector<std::int64_t> ids;
+};
+
+struct Options {
+  // Substring tables are built once this many live codes are held; below, brute force only.
+  std::size_t mih_min_rows;
+  // Unindexed rows (adds since the last build) and tombstones tolerated before a rebuild,
+  // whatever the size; above it a rebuild happens once they pass a fraction of the built rows.
+  std::size_t tail_min_rows;
+  // Substring count (at least; raised where the bucket directories would get too large);
+  // 0 chooses it from the number of codes at each build.
+  int substrings;
+  // For tests: probe the tables whenever they exist and probing is bounded, ignoring the
+  // cost model that would pick brute force for small sets.
+  bool force_mih;
+  // For tests: the scalar kernel even where AVX-512 VPOPCNTQ is available.
+  bool portable_kernels;
+};
+
+Options default_options();
+
+// A set of (code, id) pairs with unique ids, searched exactly at any radius 0..256.
+// Const methods may run concurrently with each other, not with add/remove.
+class Index {
+ public:
+  explicit Index(const Options& options = default_options());
+
+  // Adds n codes (n * 32 bytes) with their ids. Throws std::invalid_argument, changing
+  // nothing, when an id repeats within the batch or is already held.
+  void add(const std::uint8_t* codes, const std::int64_t* ids, std::size_t n);
+  // Removes the codes with these ids; unknown ids are ignored. Returns how many were removed.
+  std::size_t remove(const std::int64_t* ids, std::size_t n);
+
+  // All codes within `radius` (inclusive) of each of nq queries, on `threads` threads.
+  RangeResult range_search(const std::uint8_t* queries, std::size_t nq, int radius, int threads) const;
+  // The k nearest codes of each query, ties by id; rows padded with distance -1 / id -1.
+  void knn(const std::uint8_t* queries, std::size_t nq, int k, int threads, std::int32_t* distances,
+           std::int64_t* ids) const;
+
+  std::size_t size() const { return live_; }
+  bool has_tables() const { return !tables_.empty(); }
+  int substrings() const { return static_cast<int>(tables_.size()); }
+  // Whether a search at this radius probes the tables (else it is brute force).
+  bool probes_at(int radius) const;
+  // Live codes and ids, sorted by id, into caller buffers of size() * 32 and size().
+  void export_rows(std::uint8_t* codes, std::int64_t* ids) const;
+  // Bytes held by the index's arrays (codes, ids, flags, tables, tail map estimate).
+  std::size_t memory_bytes() const;
+
+ private:
+  struct Table {
+    int start = 0;                 // first bit of the substring
+    int width = 0;                 // bits, <= 32
+    LargeVector<std::uint32_t> offsets;  // 2^width + 1: bucket b is rows[offsets[b], offsets[b+1])
+    LargeVector<std::uint32_t> rows;     // row numbers grouped by substring value
+  };
+  struct Hit {
+    std::int32_t distance;
+    std::int64_t id;
+  };
+
+  void rebuild();
+  std::size_t tail_limit(std::size_t built) const;
+  bool needs_rebuild() const;
+  std::vector<std::uint32_t> live_rows_by_id() const;
+  bool find_live(std::int64_t id, std::uint32_t* row) const;
+  int table_radius(std::size_t t, int radius) const;
+  double probe_count(int radius) const;
+  void search_one(const std::uint64_t* q, int radius, bool use_tables, std::vector<std::uint32_t>& cands,
+                  std::vector<Hit>& hits) const;
+  static void sort_hits(std::vector<Hit>& hits);
+  void flat_rows(const std::uint64_t* q, int radius, std::size_t begin, std::size_t end,
+                 std::vector<Hit>& hits) const;
+  void knn_one(const std::uint64_t* q, int k, std::vector<std::uint32_t>& cands, std::vector<Hit>& hits) const;
+
+  Options options_;
+  FlatKernel flat_;
+  LargeVector<std::uint64_t> codes_;  // rows * 4 words
+  LargeVector<std::int64_t> ids_;
+  LargeVector<std::uint8_t> alive_;
+  std::size_t built_ = 0;   // rows [0, built_) are sorted by id and, with tables, indexed
+  std::size_t live_ = 0;
+  std::size_t dead_ = 0;
+  std::unordered_map<std::int64_t, std::uint32_t> tail_rows_;  // live ids of rows >= built_
+  std::vector<Table> tables_;
+};
+
+}  // namespace hamming
+}  // namespace hashmatch
