@@ -1,0 +1,81 @@
+"""How other systems name our formats: NCMEC hash sharing, StopNCII, the CyberTipline.
+
+One table, read both ways. A system's name may stand for different formats by media type
+(NCMEC's ``MD5`` is ``md5`` on an image entry and ``video_md5`` on a video entry).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import HashFormatError
+
+#: (system, their name, media type or None for any, our format name)
+_TABLE: List[Tuple[str, str, Optional[str], str]] = [
+    # NCMEC hash sharing v2 fingerprint types.
+    ("ncmec", "MD5", "image", "md5"),
+    ("ncmec", "MD5", "video", "video_md5"),
+    ("ncmec", "SHA1", "image", "sha1"),
+    ("ncmec", "SHA1", "video", "video_sha1"),
+    ("ncmec", "PDNA", "image", "photodna"),
+    ("ncmec", "PDQ", "image", "pdq"),
+    ("ncmec", "NETCLEAN", None, "netclean"),
+    ("ncmec", "VIDENTIFIER", None, "videntifier"),
+    ("ncmec", "TMK_PDQF", "video", "tmk_pdqf"),
+    ("ncmec", "SSVH_PDNA", "video", "ssvh_pdna"),
+    ("ncmec", "SSVH_SAFER_HASH", "video", "ssvh_safer_hash"),
+    ("ncmec", "TMK_SAFER_HASH", "video", "ssvh_safer_hash"),  # the key NCMEC's large-fingerprint docs use
+    # StopNCII signal types.
+    ("stopncii", "ImagePDQ", "image", "pdq"),
+    ("stopncii", "VideoMD5", "video", "video_md5"),
+    ("stopncii", "VideoTMK", "video", "tmk_pdqf"),
+    # CyberTipline report hashType values.
+    ("cybertipline", "MD5", "image", "md5"),
+    ("cybertipline", "MD5", "video", "video_md5"),
+    ("cybertipline", "SHA1", "image", "sha1"),
+    ("cybertipline", "SHA1", "video", "video_sha1"),
+    ("cybertipline", "SHA256", "image", "sha256"),
+    ("cybertipline", "SHA256", "video", "video_sha256"),
+    ("cybertipline", "PDNA", "image", "photodna"),
+    ("cybertipline", "PDQ", "image", "pdq"),
+    ("cybertipline", "TMK_PDQF", "video", "tmk_pdqf"),
+]
+
+SYSTEMS = tuple(sorted({row[0] for row in _TABLE}))
+
+
+def from_external(system: str, name: str, media_type: Optional[str] = None) -> str:
+    """Our format name for `system`'s `name` (media_type settles names like NCMEC's MD5)."""
+    rows = [r for r in _TABLE if r[0] == _system(system) and r[1].lower() == name.strip().lower()]
+    if not rows:
+        known = sorted({r[1] for r in _TABLE if r[0] == system})
+        raise HashFormatError(f"unknown {system} hash type {name!r}; known: {', '.join(known)}")
+    fitting = [r for r in rows if r[2] is None or media_type is None or r[2] == media_type]
+    formats = sorted({r[3] for r in fitting})
+    if len(formats) != 1:
+        raise HashFormatError(f"{system} hash type {name!r} is {' or '.join(formats) or 'none of ours'}"
+                              f" depending on the media type; say media_type='image' or 'video'")
+    return formats[0]
+
+
+def to_external(system: str, fmt: str) -> str:
+    """`system`'s name for our format `fmt`; HashFormatError when that system has none."""
+    for s, theirs, _, ours in _TABLE:
+        if s == _system(system) and ours == fmt:
+            return theirs
+    raise HashFormatError(f"{system} has no hash type for format {fmt!r}")
+
+
+def table() -> Dict[str, Dict[str, str]]:
+    """Our format name -> {system: their name}, for documentation and reports."""
+    out: Dict[str, Dict[str, str]] = {}
+    for system, theirs, _, ours in _TABLE:
+        out.setdefault(ours, {}).setdefault(system, theirs)
+    return out
+
+
+def _system(system: str) -> str:
+    s = system.strip().lower()
+    if s not in SYSTEMS:
+        raise HashFormatError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+    return s
