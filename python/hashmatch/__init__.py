@@ -17,6 +17,8 @@ from .hashes import PDQ, distance
 from .image import DIHEDRAL_NAMES, pdq, pdq_many
 from .index import HammingIndex
 from .media import DEFAULT_MAX_PIXELS, load_image
+from . import formats
+from .store import HashDB, Match, Matches, match, open_db
 from .tmk import TMK
 from .video import VideoInfo, video_info
 from .video_hashes import VideoHashes, tmk, video_hashes, vpdq
@@ -29,6 +31,9 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "HashDB",
+    "Match",
+    "Matches",
     "PDQ",
     "TMK",
     "HammingIndex",
@@ -46,7 +51,10 @@ __all__ = [
     "MediaNotFoundError",
     "ResourceLimitError",
     "distance",
+    "formats",
     "load_image",
+    "match",
+    "open_db",
     "pdq",
     "pdq_many",
     "tmk",
