@@ -1,0 +1,435 @@
+"""Hash-list files in and out of a database: JSON Lines, CSV, ``format value`` lists, vPDQ and .tmk files.
+
+Every reader parses and validates the whole file before anything is written (an import
+applies whole or not at all), and its errors name the file, the line and the field. Every
+writer streams, so a database of millions of entries exports in bounded memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
+
+from . import formats
+from .errors import HashFormatError, InvalidInputError
+from .records import ALGORITHM_VERSIONS, Fingerprint, Record
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Columns of a CSV hash list besides the value column, and the header names accepted for each.
+_CSV_COLUMNS = {
+    "uid": ("uid",),
+    "external_id": ("external_id", "id", "hash_id", "media_id"),
+    "source": ("source", "list", "list_name"),
+    "labels": ("labels", "tags", "label"),
+    "classification": ("classification", "category", "class"),
+    "quality": ("quality", "pdq_quality"),
+    "media_type": ("media_type",),
+}
+_VALUE_COLUMNS = ("value", "hash", "signal", "signal_value", "hex")
+
+
+# ----- JSON Lines: the whole database, losslessly ------------------------------------
+
+def record_to_json(r: Record) -> Dict[str, Any]:
+    """A record as a JSON-ready dict (binary fingerprint data in base64)."""
+    return {
+        "uid": r.uid, "id": r.id, "media_type": r.media_type, "source": r.source, "external_id": r.external_id,
+        "labels": list(r.labels), "classification": r.classification, "created": r.created, "updated": r.updated,
+        "deleted": r.deleted, "media_uri": r.media_uri,
+        "fingerprints": [{"format": f.format, "value": f.value, "quality": f.quality,
+                          "algorithm_version": f.algorithm_version, "params": f.params,
+                          **({"data": base64.b64encode(f.data).decode("ascii")} if f.data is not None else {})}
+                         for f in r.fingerprints],
+    }
+
+
+def record_from_json(obj: Any, where: str) -> Record:
+    """A record from its JSON dict; HashFormatError names `where` and the field."""
+    if not isinstance(obj, dict):
+        raise HashFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    media_type = _field(obj, "media_type", str, where, required=True)
+    if media_type not in ("image", "video"):
+        raise HashFormatError(f"{where}: field media_type must be 'image' or 'video', got {media_type!r}")
+    fps = obj.get("fingerprints", [])
+    if not isinstance(fps, list):
+        raise HashFormatError(f"{where}: field fingerprints must be a list")
+    fingerprints = [_fingerprint_from_json(f, f"{where}: fingerprints[{i}]") for i, f in enumerate(fps)]
+    labels = obj.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise HashFormatError(f"{where}: field labels must be a list of strings")
+    deleted = obj.get("deleted", False)
+    if not isinstance(deleted, bool):
+        raise HashFormatError(f"{where}: field deleted must be true or false")
+    return Record(media_type, fingerprints, _field(obj, "source", str, where), _field(obj, "external_id", str, where),
+                  labels, _field(obj, "classification", str, where), _field(obj, "uid", str, where),
+                  _time(obj, "created", where), _time(obj, "updated", where), deleted,
+                  _field(obj, "id", int, where), _field(obj, "media_uri", str, where))
+
+
+def _fingerprint_from_json(obj: Any, where: str) -> Fingerprint:
+    if not isinstance(obj, dict):
+        raise HashFormatError(f"{where}: expected a JSON object")
+    name = _field(obj, "format", str, where, required=True)
+    codec = _codec(name, f"{where}: field format")
+    data = None
+    if obj.get("data") is not None:
+        try:
+            data = base64.b64decode(_field(obj, "data", str, where), validate=True)
+        except (binascii.Error, ValueError):
+            raise HashFormatError(f"{where}: field data is not base64") from None
+    value = _field(obj, "value", str, where) or ""
+    quality = _field(obj, "quality", int, where)
+    if quality is not None and not 0 <= quality <= 100:
+        raise HashFormatError(f"{where}: field quality must be in 0..100, got {quality}")
+    params = obj.get("params") or {}
+    if not isinstance(params, dict):
+        raise HashFormatError(f"{where}: field params must be an object")
+    fp = Fingerprint(codec.name, value, quality, _field(obj, "algorithm_version", str, where), params, data)
+    return _validated(fp, f"{where}: field {'data' if codec.binary else 'value'}")
+
+
+def export_jsonl(records: Iterable[Record], out: IO[str]) -> int:
+    """Write records as JSON Lines; returns the count."""
+    n = 0
+    for r in records:
+        out.write(json.dumps(record_to_json(r), sort_keys=True, allow_nan=False) + "\n")
+        n += 1
+    return n
+
+
+def read_jsonl(text: str, name: str) -> List[Record]:
+    """Parse a JSON Lines export (one entry per line), whole or not at all."""
+    records, seen = [], {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{lineno}"
+        try:
+            obj = json.loads(line, parse_constant=_no_constants)
+        except json.JSONDecodeError as e:
+            raise HashFormatError(f"{where}: not JSON ({e.msg})") from None
+        except ValueError as e:
+            raise HashFormatError(f"{where}: {e}") from None
+        r = record_from_json(obj, where)
+        if r.uid is not None:
+            if r.uid in seen:
+                raise HashFormatError(f"{where}: field uid {r.uid!r} duplicates line {seen[r.uid]}")
+            seen[r.uid] = lineno
+        records.append(r)
+    return records
+
+
+# ----- one format: CSV and "format value" lists ---------------------------------------
+
+def export_csv(records: Iterable[Record], fmt: str, out: IO[str]) -> int:
+    """Write one format's values as CSV with a header, one row per fingerprint; returns the row count."""
+    codec = formats.get(fmt)
+    if codec.binary:
+        raise InvalidInputError(f"format {fmt!r} is binary: export it as files (.tmk), JSON Lines or a list")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([fmt, "quality", "uid", "external_id", "source", "labels", "classification", "media_type"])
+    n = 0
+    for r in records:
+        for f in r.fingerprints:
+            if f.format == fmt and not r.deleted:
+                writer.writerow([_list_value(f), "" if f.quality is None else f.quality, r.uid, r.external_id or "",
+                                 r.source or "", ";".join(r.labels), r.classification or "", r.media_type])
+                n += 1
+    return n
+
+
+def read_csv(text: str, name: str, fmt: Optional[str] = None) -> List[Record]:
+    """Parse a CSV hash list of one format: the header names the value column (or the format)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise HashFormatError(f"{name}:1: empty CSV file") from None
+    col, fmt = _value_column(header, fmt, name)
+    codec = formats.get(fmt)
+    cols = {key: next((header.index(n) for n in names if n in header), None) for key, names in _CSV_COLUMNS.items()}
+    records, seen = [], {}
+    for lineno, row in enumerate(reader, 2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        where = f"{name}:{lineno}"
+        if len(row) != len(header):
+            raise HashFormatError(f"{where}: {len(row)} fields, the header has {len(header)}")
+        get = _getter(row, cols)
+        quality = None
+        if get("quality"):
+            try:
+                quality = int(get("quality"))
+            except ValueError:
+                raise HashFormatError(f"{where}: field quality must be an integer, got {get('quality')!r}") from None
+        fp = _validated(_text_fingerprint(codec.name, row[col], quality), f"{where}: field {header[col]}")
+        uid = get("uid") or None
+        if uid is not None:
+            if uid in seen:
+                raise HashFormatError(f"{where}: field uid {uid!r} duplicates line {seen[uid]}")
+            seen[uid] = lineno
+        labels = [x.strip() for x in get("labels").replace("|", ";").split(";") if x.strip()]
+        records.append(Record(get("media_type") or _media_of(codec), [fp], get("source") or None,
+                              get("external_id") or None, labels, get("classification") or None, uid))
+    return records
+
+
+def export_list(records: Iterable[Record], fmt: Optional[str], out: IO[str]) -> int:
+    """Write ``format value`` lines as ThreatExchange tools do (one format, or every text format)."""
+    n = 0
+    for r in records:
+        if r.deleted:
+            continue
+        for f in r.fingerprints:
+            if (fmt is None or f.format == fmt) and not formats.get(f.format).binary:
+                out.write(f"{f.format} {_list_value(f)}\n")
+                n += 1
+    return n
+
+
+def read_list(text: str, name: str) -> List[Record]:
+    """Parse ``format value`` lines (or bare PDQ hex lines); '#' starts a comment line."""
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        where = f"{name}:{lineno}"
+        fmt, _, value = s.partition(" ")
+        if not value:  # a bare hash: PDQ lists are written one hex per line
+            fmt, value = "pdq", s
+        codec = _codec(fmt, f"{where}: format")
+        fp = _validated(_text_fingerprint(codec.name, value, None), f"{where}: value")
+        records.append(Record(_media_of(codec), [fp]))
+    return records
+
+
+# ----- per-video files: vPDQ text and .tmk ---------------------------------------------
+
+def read_vpdq_file(text: str, name: str) -> Record:
+    """A video entry from the reference vPDQ tool's text file."""
+    from .ingest import vpdq_fingerprint
+    from .vpdq_frames import loads
+
+    frames = loads(text, source=name)
+    if not frames:
+        raise HashFormatError(f"{name}: vPDQ file has no frames")
+    return Record("video", [vpdq_fingerprint(frames, None)], uid=_uid_of(name))
+
+
+def export_files(records: Iterable[Record], fmt: str, folder: PathLike) -> int:
+    """One file per video entry: ``<uid>.tmk`` for tmk_pdqf, ``<uid>.txt`` (the reference's text) for vpdq."""
+    if fmt not in _FILE_SUFFIX:
+        raise InvalidInputError(f"per-entry files are written for {', '.join(_FILE_SUFFIX)}, not {fmt!r}")
+    os.makedirs(folder, exist_ok=True)
+    n = 0
+    for r in records:
+        for f in r.fingerprints:
+            if f.format == fmt and not r.deleted:
+                target = Path(folder) / f"{r.uid}{_FILE_SUFFIX[fmt]}"
+                if f.data is not None:
+                    _write_atomic(target, f.data)
+                else:
+                    _write_atomic(target, f.value.encode("utf-8"))
+                n += 1
+    return n
+
+
+_FILE_SUFFIX = {"tmk_pdqf": ".tmk", "vpdq": ".txt"}
+_SUFFIX_KIND = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "list"}
+
+
+def export(db: Any, out: PathLike, *, fmt: Optional[str] = None, kind: Optional[str] = None) -> Tuple[int, str]:
+    """Export a HashDB to `out` (kind from the suffix, or a directory of per-video files); (count, kind)."""
+    if fmt is not None:
+        fmt = formats.get(fmt).name
+    out = os.fspath(out)
+    if kind is None:
+        kind = "files" if os.path.isdir(out) or out.endswith(os.sep) else _SUFFIX_KIND.get(Path(out).suffix.lower())
+        if kind is None:
+            raise InvalidInputError(f"cannot tell the file kind of {out!r}: use .jsonl, .csv or .txt, a directory,"
+                                    " or --kind")
+    if kind in ("csv", "files") and fmt is None:
+        raise InvalidInputError(f"a {kind} export holds one format: pass fmt (--format)")
+    records = db.iter_records(include_deleted=kind == "jsonl", formats=[fmt] if fmt else None)
+    if kind == "files":
+        return export_files(records, fmt, out), kind
+    tmp = f"{out}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        if kind == "jsonl":
+            n = export_jsonl(records, f)
+        elif kind == "csv":
+            n = export_csv(records, fmt, f)
+        else:
+            n = export_list(records, fmt, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out)  # a partner never sees half a list
+    return n, kind
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# ----- reading any of them -------------------------------------------------------------
+
+def read_file(path: PathLike, *, fmt: Optional[str] = None) -> List[Record]:
+    """Records from any hash-list file, its kind recognised from the content."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        from .errors import MediaNotFoundError
+
+        raise MediaNotFoundError(f"no such file: {name!r}") from None
+    return read_bytes(data, name, fmt=fmt)
+
+
+def read_bytes(data: bytes, name: str, *, fmt: Optional[str] = None) -> List[Record]:
+    """Records from the bytes of a hash-list file (JSON Lines, CSV, list, vPDQ text, .tmk)."""
+    if data[:4] == b"TMK1":
+        return [_read_tmk(data, name)]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise HashFormatError(f"{name}:{line}: not UTF-8 text (byte {e.start})") from None
+    first = next((line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    if not first:
+        return []
+    if first.startswith("{"):
+        return read_jsonl(text, name)
+    if _looks_like_vpdq_line(first):
+        return [read_vpdq_file(text, name)]
+    if _is_csv_header(first):
+        return read_csv(text, name, fmt)
+    return read_list(text, name)
+
+
+def _read_tmk(data: bytes, name: str) -> Record:
+    codec = formats.get("tmk_pdqf")
+    fp = _validated(Fingerprint("tmk_pdqf", "", None, ALGORITHM_VERSIONS["tmk_pdqf"], {}, data), name)
+    return Record(_media_of(codec), [fp], uid=_uid_of(name))
+
+
+def _uid_of(name: str) -> Optional[str]:
+    """Per-entry files are named by the entry's uid, so they merge back into the entry they came from."""
+    stem = Path(name).stem
+    return stem if len(stem) == 32 and all(c in "0123456789abcdef" for c in stem) else None
+
+
+# ----- helpers -------------------------------------------------------------------------
+
+def _getter(row: List[str], cols: Dict[str, Optional[int]]) -> Any:
+    """A lookup of a CSV row's optional columns by key ('' where the header lacks the column)."""
+    return lambda key: row[cols[key]].strip() if cols[key] is not None else ""
+
+
+def _codec(name: str, where: str) -> formats.Format:
+    try:
+        return formats.get(name)
+    except HashFormatError as e:
+        raise HashFormatError(f"{where}: {e}") from None
+
+
+def _validated(fp: Fingerprint, where: str) -> Fingerprint:
+    """The fingerprint with its value in canonical form; HashFormatError naming `where` otherwise."""
+    codec = formats.get(fp.format)
+    try:
+        if codec.binary:
+            if fp.data is None:
+                raise HashFormatError(f"{codec.name} needs binary data")
+            codec.loads(fp.data, source=where)
+            return fp
+        if fp.format == "vpdq":
+            from .vpdq_frames import dumps
+
+            # The database keeps the reference's text lines (they keep frame numbers).
+            fp.value = dumps(codec.loads(fp.value, source=where))
+        else:
+            fp.value = codec.validate(fp.value, source=where)
+    except HashFormatError as e:
+        msg = str(e)
+        raise HashFormatError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+    return fp
+
+
+def _text_fingerprint(fmt: str, value: str, quality: Optional[int]) -> Fingerprint:
+    return Fingerprint(fmt, value, quality, ALGORITHM_VERSIONS.get(fmt))
+
+
+def _list_value(f: Fingerprint) -> str:
+    """A fingerprint's value as one line: vPDQ as python-threatexchange's compact string."""
+    if f.format == "vpdq":
+        return formats.dumps("vpdq", formats.loads("vpdq", f.value))
+    return f.value
+
+
+def _media_of(codec: formats.Format) -> str:
+    return "video" if codec.media_type == "video" else "image"
+
+
+def _value_column(header: List[str], fmt: Optional[str], name: str) -> Tuple[int, str]:
+    known = set(formats.names())
+    for i, h in enumerate(header):
+        if h in known and (fmt is None or h == fmt):
+            return i, h
+    for i, h in enumerate(header):
+        if h in _VALUE_COLUMNS:
+            if fmt is None and h not in ("hex",):
+                fmt = "pdq"  # the field's plain hash lists are PDQ
+            return i, fmt or "pdq"
+    raise HashFormatError(f"{name}:1: no hash column in the CSV header {header}; name it after its format"
+                          f" ({', '.join(formats.names())}) or one of {_VALUE_COLUMNS}")
+
+
+def _is_csv_header(line: str) -> bool:
+    """A header names its columns: one of them is a format name or a known value column."""
+    cells = {c.strip().strip('"').lower() for c in line.split(",")}
+    return bool(cells & (set(formats.names()) | set(_VALUE_COLUMNS))) and (len(cells) > 1 or " " not in line)
+
+
+def _looks_like_vpdq_line(line: str) -> bool:
+    parts = line.split(",")
+    return len(parts) == 4 and parts[0].strip().isdigit() and len(parts[2].strip()) == 64
+
+
+def _field(obj: Dict[str, Any], key: str, kind: type, where: str, required: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise HashFormatError(f"{where}: field {key} is missing")
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise HashFormatError(f"{where}: field {key} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _time(obj: Dict[str, Any], key: str, where: str) -> Optional[float]:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise HashFormatError(f"{where}: field {key} must be a Unix time in seconds, got {value!r}")
+    return float(value)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in a hash list")
+
+
+__all__ = ["export", "export_csv", "export_files", "export_jsonl", "export_list", "read_bytes", "read_csv",
+           "read_file", "read_jsonl", "read_list", "read_vpdq_file", "record_from_json", "record_to_json"]
+

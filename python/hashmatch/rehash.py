@@ -1,0 +1,155 @@
+"""Which formats a database holds for each entry, and filling the gaps from the source media.
+
+Hashes of different algorithms cannot be converted into each other (TMK and vPDQ least of
+all), so a missing format is recomputed from the media, as the industry's video hash
+interoperability work does; the database must know where the media is (``media_uri``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .errors import HashmatchError, InvalidInputError
+from .records import Fingerprint, Record
+
+#: What a complete entry holds, per media type.
+EXPECTED_FORMATS: Dict[str, Tuple[str, ...]] = {
+    "image": ("pdq", "md5", "sha256"),
+    "video": ("vpdq", "tmk_pdqf", "video_md5", "video_sha256"),
+}
+
+
+@dataclass
+class Coverage:
+    """Per media type, how many live entries hold each format and how many lack it."""
+
+    entries: Dict[str, int] = field(default_factory=dict)
+    present: Dict[str, Counter] = field(default_factory=dict)
+    missing: Dict[str, Counter] = field(default_factory=dict)
+    rehashable: int = 0  # entries that lack something and whose media the database can reach
+
+    def as_dict(self) -> Dict[str, Any]:
+        """JSON-ready."""
+        return {"entries": self.entries, "present": {k: dict(v) for k, v in self.present.items()},
+                "missing": {k: dict(v) for k, v in self.missing.items()}, "rehashable": self.rehashable}
+
+
+def entry_gaps(record: Record, wanted: Optional[Sequence[str]] = None) -> List[str]:
+    """The formats `record` lacks among `wanted` (default: all expected for its media type)."""
+    expected = EXPECTED_FORMATS.get(record.media_type, ())
+    wanted = expected if wanted is None else [f for f in wanted if f in expected]
+    have = {f.format for f in record.fingerprints}
+    return [f for f in wanted if f not in have]
+
+
+def coverage(records: Iterable[Record]) -> Tuple[Coverage, List[Dict[str, Any]]]:
+    """The summary and, per live entry, the formats it holds and lacks."""
+    summary, rows = Coverage(), []
+    for r in records:
+        if r.deleted:
+            continue
+        have = sorted({f.format for f in r.fingerprints})
+        gaps = entry_gaps(r)
+        summary.entries[r.media_type] = summary.entries.get(r.media_type, 0) + 1
+        summary.present.setdefault(r.media_type, Counter()).update(have)
+        summary.missing.setdefault(r.media_type, Counter()).update(gaps)
+        reachable = bool(r.media_uri and os.path.isfile(r.media_uri))
+        summary.rehashable += bool(gaps and reachable)
+        rows.append({"id": r.id, "uid": r.uid, "media_type": r.media_type, "external_id": r.external_id,
+                     "formats": have, "missing": gaps, "media_uri": r.media_uri, "media_reachable": reachable})
+    return summary, rows
+
+
+def compute_formats(media_type: str, path: str, wanted: Sequence[str]) -> List[Fingerprint]:
+    """Fingerprints of the media file at `path` in the wanted formats (videos in one decode pass)."""
+    from .ingest import pdq_fingerprint, tmk_fingerprint, vpdq_fingerprint, SECONDS_PER_HASH
+
+    out: List[Fingerprint] = []
+    if media_type == "image":
+        if "pdq" in wanted:
+            from .image import pdq
+
+            h = pdq(path)
+            out.append(pdq_fingerprint(h, h.quality))
+        digests = [f for f in ("md5", "sha256") if f in wanted]
+        if digests:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            out += [Fingerprint(f, hashlib.new(f, data).hexdigest()) for f in digests]
+        return out
+    from .video_hashes import video_hashes
+
+    hashes = video_hashes(path, formats=[f for f in wanted], seconds_per_hash=SECONDS_PER_HASH)
+    if hashes.vpdq is not None:
+        out.append(vpdq_fingerprint(hashes.vpdq, SECONDS_PER_HASH))
+    if hashes.tmk is not None:
+        out.append(tmk_fingerprint(hashes.tmk))
+    out += [Fingerprint(name, value) for name, value in (("video_md5", hashes.md5), ("video_sha256", hashes.sha256))
+            if value is not None]
+    return out
+
+
+def _check_same_media(r: Record) -> None:
+    """Refuse media whose bytes no longer match a digest the entry holds: it is not the same file."""
+    held = {f.format: f.value for f in r.fingerprints}
+    for fmt, algorithm in (("md5", "md5"), ("sha256", "sha256"), ("video_md5", "md5"), ("video_sha256", "sha256")):
+        if fmt in held:
+            digest = hashlib.new(algorithm)
+            with open(r.media_uri, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            if digest.hexdigest() != held[fmt]:
+                raise MediaChangedError(f"{r.media_uri} no longer matches the entry's {fmt}: not the same media")
+            return
+
+
+class MediaChangedError(HashmatchError):
+    """The file at an entry's media_uri is not the media the entry was made from."""
+
+
+@dataclass
+class RehashReport:
+    """What a rehash did: entries filled, entries it could not reach, and failures with reasons."""
+
+    filled: int = 0
+    fingerprints_added: int = 0
+    unreachable: List[int] = field(default_factory=list)
+    failed: List[Tuple[int, str]] = field(default_factory=list)
+
+
+def rehash(db: Any, formats: Optional[Sequence[str]] = None, *, batch: int = 50) -> RehashReport:
+    """Compute the formats entries lack from their media (where the database knows it); a bad file is skipped."""
+    if formats is not None:
+        known = {f for fs in EXPECTED_FORMATS.values() for f in fs}
+        unknown = sorted(set(formats) - known)
+        if unknown:
+            raise InvalidInputError(f"cannot compute {unknown} from media; computable: {sorted(known)}")
+    report, pending = RehashReport(), []
+    for r in db.iter_records(include_deleted=False):
+        gaps = entry_gaps(r, formats)
+        if not gaps:
+            continue
+        if not (r.media_uri and os.path.isfile(r.media_uri)):
+            report.unreachable.append(r.id)
+            continue
+        try:
+            _check_same_media(r)
+            fps = compute_formats(r.media_type, r.media_uri, gaps)
+        except HashmatchError as e:
+            report.failed.append((r.id, f"{type(e).__name__}: {e}"))
+            continue
+        # Same uid, same update time: the merge adds the missing fingerprints and nothing else.
+        pending.append(Record(r.media_type, fps, r.source, r.external_id, r.labels, r.classification, r.uid,
+                              r.created, r.updated, r.deleted))
+        report.filled += 1
+        report.fingerprints_added += len(fps)
+        if len(pending) >= batch:
+            db.merge_records(pending)
+            pending = []
+    if pending:
+        db.merge_records(pending)
+    return report
