@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
+import hashmatch
 from hashmatch import HashDB, HashFormatError
 from hashmatch.cli import main
 from hashmatch.exchange import export, read_bytes, read_file
 from hashmatch.records import Fingerprint, Record
 from hashmatch.vpdq_frames import VPDQFrame, dumps as vpdq_dumps
+from videos import source_video
 
 
 def _hexes(n: int, seed: int) -> list:
@@ -51,6 +53,7 @@ def test_jsonl_round_trip_is_lossless(tmp_path):
         assert b.merge_records(read_file(tmp_path / "a.jsonl")) == {"added": 7, "updated": 0, "unchanged": 0}
         assert _jsonl(b, tmp_path / "b.jsonl") == first  # every field back, byte for byte
         assert len(b) == 6
+        assert b.stats()["index"]["size"] == 5 + 5  # the tombstone's hash is kept but not searched
 
 
 def test_reimport_merges_without_duplicating(tmp_path):
@@ -150,3 +153,16 @@ def test_cli_export_and_import(tmp_path, capsys):
         assert len(b) == 6 and all("imported" in b.get(i).labels for i in b)
     assert main(["db", "export", db, str(tmp_path / "x.csv")]) == 2  # a CSV holds one format: say which
     assert "--format" in capsys.readouterr().err
+
+
+def test_malformed_tmk_files_are_refused_by_name(tmp_path):
+    good = hashmatch.tmk(source_video(tmp_path / "v.mp4", seconds=2)).to_bytes()
+    for name, data, message in [("cut.tmk", good[:-8], "cut.tmk.*truncated"),
+                                ("nan.tmk", good[:-4] + b"\x00\x00\xc0\x7f", "nan.tmk.*finite"),
+                                ("magic.tmk", b"TMK1XXXX" + good[8:], "magic.tmk")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(HashFormatError, match=message):
+            read_file(tmp_path / name)
+    (tmp_path / "ok.tmk").write_bytes(good)
+    [record] = read_file(tmp_path / "ok.tmk")
+    assert record.media_type == "video" and record.fingerprints[0].data == good
