@@ -229,6 +229,92 @@ def test_resume_drops_a_torn_last_line(tmp_path):
     assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == ["a", "b", "c"]
 
 
+def test_parquet_resume_from_its_journal_and_from_a_finished_file(tmp_path):
+    from hashmatch.scanning.worker import empty_row, error_row
+
+    out = tmp_path / "r.parquet"
+    writer = ResultsWriter(str(out))
+    writer.write([empty_row("a"), error_row("b", "DecodeError", "bad")])
+    writer.close(complete=False)  # interrupted: the journal stays, no Parquet yet
+    assert not out.exists() and (tmp_path / "r.parquet.journal.jsonl").exists()
+    resumed = ResultsWriter(str(out), resume=True)
+    assert set(resumed.rows_done) == {"a", "b"}
+    resumed.write([empty_row("c")])
+    resumed.close()
+    assert [r["path"] for r in read_results(str(out))] == ["a", "b", "c"]
+    assert not (tmp_path / "r.parquet.journal.jsonl").exists()
+    extended = ResultsWriter(str(out), resume=True)  # a finished scan, resumed after new files arrived
+    assert set(extended.rows_done) == {"a", "b", "c"}
+    extended.write([empty_row("d")])
+    extended.close()
+    rows = read_results(str(out))
+    assert [r["path"] for r in rows] == ["a", "b", "c", "d"] and rows[1]["error"] == "bad"
+
+
+class _PoisonedEngine:
+    """Runs batches in-process; a batch holding a poison file fails as a pool whose worker died."""
+
+    capacity = 3
+
+    def __init__(self, poison: Set[str]) -> None:
+        self.poison, self.done, self.submitted = poison, [], []
+
+    def submit(self, tasks):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        from hashmatch.scanning.worker import empty_row
+
+        self.submitted.append([p for p, _ in tasks])
+        future = Future()
+        if any(p in self.poison for p, _ in tasks):
+            future.set_exception(BrokenProcessPool("a worker died"))
+        else:
+            future.set_result([{**empty_row(p), "status": "ok"} for p, _ in tasks])
+        self.done.append(future)
+        return future
+
+    def wait_any(self):
+        done, self.done = self.done, []
+        return done
+
+    def result(self, future):
+        return future.result()
+
+    def recover(self, error):
+        return True
+
+
+def _run_driver(engine, paths: List[str], out: Path) -> None:
+    from hashmatch.scanning.driver import Progress, batches, run
+
+    writer = ResultsWriter(str(out))
+    try:
+        run(engine, batches(paths, 4, False), writer, Progress(len(paths), [], False))
+    finally:
+        writer.close()
+
+
+def test_a_file_that_kills_its_worker_is_pinned_down_and_the_rest_of_its_batch_kept(tmp_path):
+    paths = [f"f{i:02d}" for i in range(20)]
+    engine = _PoisonedEngine({"f07"})
+    _run_driver(engine, paths, tmp_path / "r.jsonl")
+    rows = {r["path"]: r for r in read_results(str(tmp_path / "r.jsonl"))}
+    assert len(rows) == 20 == len(read_results(str(tmp_path / "r.jsonl")))
+    assert rows["f07"]["error_type"] == "WorkerCrashed"
+    assert all(r["status"] == "ok" for p, r in rows.items() if p != "f07")
+    assert ["f07"] in engine.submitted, "retried alone"
+
+
+def test_workers_that_always_fail_stop_the_scan_without_blaming_files(tmp_path):
+    from hashmatch.scanning.driver import WorkersFailingError
+
+    paths = [f"f{i:02d}" for i in range(20)]
+    with pytest.raises(WorkersFailingError, match="resume"):
+        _run_driver(_PoisonedEngine(set(paths)), paths, tmp_path / "r.jsonl")
+    assert read_results(str(tmp_path / "r.jsonl")) == [], "no file is blamed for broken workers"
+
+
 def _rows_in(path: Path) -> int:
     try:
         return path.read_bytes().count(b"\n")

@@ -180,9 +180,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from .scanning import scan
 
-    summary = scan(args.source, args.db, args.out, engine=args.engine, workers=args.workers, resume=args.resume,
-                   scheduler=args.scheduler, progress=not args.no_progress, batch_size=args.batch_size,
-                   max_pixels=args.max_pixels, max_distance=args.max_distance)
+    try:
+        summary = scan(args.source, args.db, args.out, engine=args.engine, workers=args.workers,
+                       resume=args.resume, scheduler=args.scheduler, progress=not args.no_progress,
+                       batch_size=args.batch_size, max_pixels=args.max_pixels, max_distance=args.max_distance)
+    except KeyboardInterrupt:
+        print(f"hashmatch: interrupted; {args.out} keeps every finished row: rerun with --resume to continue",
+              file=sys.stderr)
+        return 130
     s = summary
     print(f"scanned {s.scanned} files in {s.seconds:.1f} s ({s.files_per_second:.1f} files/s); {args.out} holds "
           f"{s.files} rows: {s.ok} ok, {s.errors} errors, {s.matched_files} files matched ({s.matches} matches)")

@@ -46,7 +46,13 @@ class DaskEngine:
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None)
                 scheduler = self._cluster
-            self.client, self._own_client = Client(scheduler), True
+            try:
+                self.client, self._own_client = Client(scheduler), True
+            except (OSError, TimeoutError, ValueError) as e:
+                if self._cluster is not None:
+                    self._cluster.close()
+                raise InvalidInputError(f"scheduler={scheduler!r}: cannot connect ({e}); pass a running "
+                                        "scheduler's address, or none for a local cluster") from e
         self.client.register_plugin(OpenDatabase(db_path), name=f"hashmatch-db-{db_path}")
         threads = sum(self.client.nthreads().values()) or 1
         self.capacity = 2 * threads

@@ -73,11 +73,7 @@ def shared_between_processes(source: str) -> bool:
 
 
 def read_head_and_size(path: str) -> Tuple[bytes, int]:
-    """The first HEAD_BYTES bytes of a file and its size."""
-    if is_url(path):
-        fs, p = _filesystem(path)
-        with fs.open(p, "rb") as f:
-            return f.read(HEAD_BYTES), int(fs.size(p))
+    """The first HEAD_BYTES bytes of a local file and its size."""
     with open(path, "rb") as f:
         return f.read(HEAD_BYTES), os.fstat(f.fileno()).st_size
 

@@ -56,12 +56,14 @@ def _fetch(task: Task) -> _Fetched:
     path, data = task
     out = _Fetched(path)
     try:
+        if data is None and is_url(path):
+            data = read_bytes(path)  # one request per object: a bucket charges and waits per request
         if data is not None:
             head, out.size = data[:512], len(data)
         else:
             head, out.size = read_head_and_size(path)
         out.kind = media_kind(head)
-        if out.kind == "video" and data is None and not is_url(path):
+        if out.kind == "video" and data is None:
             out.media = path  # a local video streams from disk: never all of it in memory
         elif out.kind != "unknown":
             out.media = data if data is not None else read_bytes(path)
