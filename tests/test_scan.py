@@ -223,7 +223,7 @@ def test_resume_drops_a_torn_last_line(tmp_path):
     with open(out, "ab") as f:
         f.write(b'{"path": "c", "stat')  # what a crash mid-write leaves
     resumed = ResultsWriter(str(out), resume=True)
-    assert set(resumed.rows_done) == {"a", "b"}
+    assert set(resumed.done) == {"a", "b"}
     resumed.write([{"path": "c", "status": "ok", "matches": []}])
     resumed.close()
     assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == ["a", "b", "c"]
@@ -238,13 +238,13 @@ def test_parquet_resume_from_its_journal_and_from_a_finished_file(tmp_path):
     writer.close(complete=False)  # interrupted: the journal stays, no Parquet yet
     assert not out.exists() and (tmp_path / "r.parquet.journal.jsonl").exists()
     resumed = ResultsWriter(str(out), resume=True)
-    assert set(resumed.rows_done) == {"a", "b"}
+    assert set(resumed.done) == {"a", "b"}
     resumed.write([empty_row("c")])
     resumed.close()
     assert [r["path"] for r in read_results(str(out))] == ["a", "b", "c"]
     assert not (tmp_path / "r.parquet.journal.jsonl").exists()
     extended = ResultsWriter(str(out), resume=True)  # a finished scan, resumed after new files arrived
-    assert set(extended.rows_done) == {"a", "b", "c"}
+    assert set(extended.done) == {"a", "b", "c"}
     extended.write([empty_row("d")])
     extended.close()
     rows = read_results(str(out))
@@ -290,7 +290,7 @@ def _run_driver(engine, paths: List[str], out: Path) -> None:
 
     writer = ResultsWriter(str(out))
     try:
-        run(engine, batches(paths, 4, False), writer, Progress(len(paths), [], False))
+        run(engine, batches(paths, 4, False), writer, Progress(len(paths), writer.counts, False))
     finally:
         writer.close()
 

@@ -12,7 +12,7 @@ from ..image import _default_threads
 from ..media import DEFAULT_MAX_PIXELS
 from ..store import HashDB
 from .driver import Progress, batches, run
-from .results import ResultsWriter, read_results, summarize
+from .results import ResultsWriter, read_results
 from .sources import list_files, shared_between_processes
 from .worker import ScanOptions
 
@@ -55,13 +55,13 @@ def scan(source: Union[str, os.PathLike], db: Union[str, os.PathLike], out: Unio
     options = ScanOptions(int(max_pixels), max_distance, min_quality)
     paths = list_files(source)
     writer = ResultsWriter(out, resume=resume)
-    todo = [p for p in paths if p not in writer.rows_done]
+    todo = [p for p in paths if p not in writer.done]
     n_workers = int(workers) if workers is not None else _default_threads()
     # The parent saves a current index once, so every worker loads it instead of rebuilding it, and keeps
     # the database open: the WAL files read-only workers need then stay in place.
     with HashDB(db_path) as parent_db:
         parent_db.save_index()
-        bar = Progress(len(todo) + len(writer.rows_done), list(writer.rows_done.values()), progress)
+        bar = Progress(len(todo) + len(writer.done), writer.counts, progress)
         runner = _engine(engine_name, db_path, options, scheduler, n_workers)
         complete = False
         try:
@@ -71,7 +71,7 @@ def scan(source: Union[str, os.PathLike], db: Union[str, os.PathLike], out: Unio
             runner.close(cancel=not complete)
             bar.close()
             writer.close(complete=complete)
-    counts = summarize(writer.rows_done.values())
+    counts = dict(writer.counts)
     seconds = time.perf_counter() - start
     return ScanSummary(**counts, scanned=len(todo), seconds=round(seconds, 3),
                        files_per_second=round(len(todo) / seconds, 2) if seconds > 0 else 0.0, out=out)

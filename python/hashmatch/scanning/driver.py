@@ -51,12 +51,11 @@ class Engine(Protocol):
 class Progress:
     """A tqdm bar on stderr: files/s, ETA, matches and errors so far."""
 
-    def __init__(self, total: int, initial_rows: Sequence[Row], enabled: bool) -> None:
+    def __init__(self, total: int, initial: Dict[str, int], enabled: bool) -> None:
         from tqdm import tqdm
 
-        counts = summarize(initial_rows)
-        self.matches, self.errors = counts["matches"], counts["errors"]
-        self.bar = tqdm(total=total, initial=len(initial_rows), unit="file", file=sys.stderr, disable=not enabled,
+        self.matches, self.errors = initial["matches"], initial["errors"]
+        self.bar = tqdm(total=total, initial=initial["files"], unit="file", file=sys.stderr, disable=not enabled,
                         dynamic_ncols=True, smoothing=0.05)
         self._postfix()
 

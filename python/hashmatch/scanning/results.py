@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
 
 from ..errors import InvalidInputError
 from .worker import MATCH_FIELDS, ROW_FIELDS, Row
@@ -30,7 +30,9 @@ class ResultsWriter:
             raise InvalidInputError(f"out={str(out)!r}: RESULTS must end in .jsonl (JSON Lines) or .parquet")
         self.parquet = suffix == ".parquet"
         self.journal = self.out.with_name(self.out.name + ".journal.jsonl") if self.parquet else self.out
-        self.rows_done: Dict[str, Row] = {}
+        # Paths and counts only: a scan of millions of files must not hold its rows in memory.
+        self.done: Set[str] = set()
+        self.counts = summarize(())
         existing = self.journal.exists() or (self.parquet and self.out.exists())
         if existing and not resume:
             raise InvalidInputError(f"{self.out} already holds results; pass resume=True (--resume) to continue "
@@ -43,24 +45,22 @@ class ResultsWriter:
         self._file = open(self.journal, "ab")
 
     def _recover(self) -> None:
+        good_end, number = 0, 0
         with open(self.journal, "rb") as f:
-            data = f.read()
-        good_end = 0
-        for line_end in _line_ends(data):
-            line = data[good_end:line_end]
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict) or "path" not in row:
-                if line_end < len(data):  # only the last line can be torn by a crash
-                    number = data[:good_end].count(b"\n") + 1
-                    raise InvalidInputError(f"{self.journal}: line {number} is not a scan row; is this the RESULTS "
-                                            "of a hashmatch scan? Pass another out= to start a new one")
-                break
-            self.rows_done.setdefault(row["path"], row)
-            good_end = line_end
-        if good_end < len(data):
+            for line in f:
+                number += 1
+                try:
+                    row = json.loads(line) if line.endswith(b"\n") else None
+                except ValueError:
+                    row = None
+                if not isinstance(row, dict) or "path" not in row:
+                    if f.read(1):  # only the last line can be torn by a crash
+                        raise InvalidInputError(f"{self.journal}: line {number} is not a scan row; is this the "
+                                                "RESULTS of a hashmatch scan? Pass another out= to start a new one")
+                    break
+                self._count([row])
+                good_end += len(line)
+        if good_end < self.journal.stat().st_size:
             with open(self.journal, "r+b") as f:
                 f.truncate(good_end)
                 f.flush()
@@ -69,10 +69,10 @@ class ResultsWriter:
     def _journal_from_parquet(self) -> None:
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(self.out).to_pylist()
         tmp = self.journal.with_name(self.journal.name + ".tmp")
         with open(tmp, "wb") as f:
-            f.write(b"".join(_line(r) for r in rows))
+            for batch in pq.ParquetFile(self.out).iter_batches(batch_size=ROW_GROUP):
+                f.write(b"".join(_line(r) for r in batch.to_pylist()))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.journal)
@@ -85,8 +85,12 @@ class ResultsWriter:
         self._file.write(b"".join(_line(r) for r in rows))
         self._file.flush()
         os.fsync(self._file.fileno())
-        for r in rows:
-            self.rows_done.setdefault(r["path"], r)
+        self._count(rows)
+
+    def _count(self, rows: List[Row]) -> None:
+        for key, n in summarize(rows).items():
+            self.counts[key] += n
+        self.done.update(r["path"] for r in rows)
 
     def close(self, complete: bool = True) -> None:
         """Close the journal; a complete Parquet scan is converted to RESULTS and its journal removed."""
@@ -94,22 +98,12 @@ class ResultsWriter:
             return
         self._file.close()
         if complete and self.parquet:
-            write_parquet(self.out, read_results(str(self.journal)))
+            write_parquet(self.out, _iter_jsonl(self.journal))
             self.journal.unlink()
 
 
 def _line(row: Row) -> bytes:
     return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-
-
-def _line_ends(data: bytes) -> Iterable[int]:
-    """The offset just past each line's newline, and the end of a last line without one."""
-    start = 0
-    while start < len(data):
-        nl = data.find(b"\n", start)
-        end = len(data) if nl < 0 else nl + 1
-        yield end
-        start = end
 
 
 def _schema() -> Any:
@@ -129,17 +123,35 @@ def _schema() -> Any:
     return pa.schema([(name, types[name]) for name in ROW_FIELDS])
 
 
-def write_parquet(path: Path, rows: List[Row]) -> None:
-    """Write rows as one Parquet file, atomically (a temporary file renamed over `path`)."""
+#: Rows per Parquet row group: the conversion holds one group in memory, whatever the scan's size.
+ROW_GROUP = 100_000
+
+
+def write_parquet(path: Path, rows: Iterable[Row]) -> None:
+    """Write rows as one Parquet file, a row group at a time, atomically (a temporary file renamed over `path`)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as e:  # pragma: no cover - pyarrow is a dependency
         raise InvalidInputError("Parquet RESULTS need pyarrow: pip install pyarrow, or write .jsonl") from e
-    table = pa.Table.from_pylist(rows, schema=_schema())
+    schema = _schema()
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
+    with pq.ParquetWriter(tmp, schema) as out:
+        group: List[Row] = []
+        for row in rows:
+            group.append(row)
+            if len(group) == ROW_GROUP:
+                out.write_table(pa.Table.from_pylist(group, schema=schema))
+                group = []
+        out.write_table(pa.Table.from_pylist(group, schema=schema))  # also gives an empty scan its schema
     os.replace(tmp, path)
+
+
+def _iter_jsonl(path: Path) -> Iterator[Row]:
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
 
 
 def read_results(path: str) -> List[Row]:
@@ -149,8 +161,7 @@ def read_results(path: str) -> List[Row]:
         import pyarrow.parquet as pq
 
         return pq.read_table(p).to_pylist()
-    with open(p, "rb") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return list(_iter_jsonl(p))
 
 
 def summarize(rows: Iterable[Optional[Row]]) -> Dict[str, int]:
