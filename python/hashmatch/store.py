@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .errors import InputTypeError, InvalidInputError
+from .errors import InputTypeError, InvalidInputError, MediaNotFoundError
 from .index import HammingIndex
 from .ingest import Query, query_of, record_of
 from .records import (DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, PDQ_ALGORITHM_VERSION, Fingerprint, Match,
@@ -98,8 +98,9 @@ class HashDB:
                  min_quality: int = DEFAULT_MIN_QUALITY,
                  vpdq_query_percent: float = VPDQ_QUERY_MATCH_PERCENT,
                  vpdq_compared_percent: float = VPDQ_COMPARED_MATCH_PERCENT,
-                 tmk_level1: float = 0.7, tmk_level2: float = 0.7) -> None:
+                 tmk_level1: float = 0.7, tmk_level2: float = 0.7, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = bool(read_only)
         self.index_path = self.path.with_name(self.path.name + ".pdq-index")
         self.max_distance = _radius(max_distance)
         self.min_quality = int(min_quality)
@@ -109,6 +110,37 @@ class HashDB:
         if self.path.is_dir():
             raise InvalidInputError(f"{self.path} is a directory; pass the database file's path")
         self._lock = ReadWriteLock()
+        if self.read_only:
+            self._open_read_only()
+        else:
+            self._open_read_write()
+        version = int(self._meta("schema_version"))
+        if version != SCHEMA_VERSION:
+            raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}")
+        self._instance = int(self._meta("instance"))
+        self._index: Optional[HammingIndex] = None
+        self._index_dirty = False
+        self._generation = -1
+        self._removals = -1
+        self._max_row_id = 0
+        self._tmk: Optional[Any] = None  # TMKIndex, built on the first TMK query
+        self._tmk_generation = -1
+        with self._lock.write():
+            self._refresh_index_locked()
+
+    def _open_read_only(self) -> None:
+        # Scan workers share one database: a read-only connection can never write it, and
+        # close() then never saves the index (the parent saves it once before they start).
+        if not self.path.is_file():
+            raise MediaNotFoundError(f"no database at {self.path}; create it with `hashmatch db add` first")
+        try:
+            self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                                         isolation_level=None, check_same_thread=False)
+            self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise InvalidInputError(f"{self.path}: not a hashmatch database ({e})") from e
+
+    def _open_read_write(self) -> None:
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
                                          check_same_thread=False)
@@ -127,19 +159,6 @@ class HashDB:
             # A random id per database file, so that an index file left behind by a deleted
             # database of the same name is never mistaken for this one's at the same generation.
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (str(secrets.randbits(30)),))
-        version = int(self._meta("schema_version"))
-        if version != SCHEMA_VERSION:
-            raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}")
-        self._instance = int(self._meta("instance"))
-        self._index: Optional[HammingIndex] = None
-        self._index_dirty = False
-        self._generation = -1
-        self._removals = -1
-        self._max_row_id = 0
-        self._tmk: Optional[Any] = None  # TMKIndex, built on the first TMK query
-        self._tmk_generation = -1
-        with self._lock.write():
-            self._refresh_index_locked()
 
     # ----- writing -------------------------------------------------------------------
 
@@ -353,9 +372,16 @@ class HashDB:
         frames matched), TMK+PDQF at level 1 then level 2, and the file MD5 exactly; one Match
         per entry and format.
         """
+        if max_distance is not None:
+            _radius(max_distance)  # a bad threshold fails before the media is hashed
+        return self.match_query(query_of(item, dihedral), max_distance=max_distance, min_quality=min_quality)
+
+    def match_query(self, query: Query, *, max_distance: Optional[int] = None,
+                    min_quality: Optional[int] = None) -> Matches:
+        """Entries that match hashes already computed (an ``ingest.Query``), best first."""
         radius = self.max_distance if max_distance is None else _radius(max_distance)
         floor = self.min_quality if min_quality is None else int(min_quality)
-        return self._match_query(query_of(item, dihedral), radius, floor)
+        return self._match_query(query, radius, floor)
 
     def match_hash(self, fmt: str, value: Any, *, max_distance: Optional[int] = None,
                    min_quality: Optional[int] = None) -> Matches:
@@ -654,7 +680,7 @@ class HashDB:
         if self._conn is None:
             return
         try:
-            if self._index is not None and self._index_dirty:
+            if self._index is not None and self._index_dirty and not self.read_only:
                 self.save_index()
         finally:
             self._conn.close()
@@ -738,6 +764,8 @@ class HashDB:
     def _transaction(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue
         # (up to the connection timeout) instead of failing half-way.
+        if self.read_only:
+            raise InvalidInputError(f"{self.path} was opened with read_only=True; open it without read_only to write")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
