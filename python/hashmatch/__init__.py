@@ -14,7 +14,7 @@ from .errors import (
     ResourceLimitError,
 )
 from .hashes import PDQ, distance
-from .image import DIHEDRAL_NAMES, pdq, pdq_many
+from .image import DIHEDRAL_NAMES, content_box, pdq, pdq_many, trim_borders
 from .index import HammingIndex
 from .media import DEFAULT_MAX_PIXELS, load_image
 from . import formats
@@ -50,6 +50,7 @@ __all__ = [
     "InvalidInputError",
     "MediaNotFoundError",
     "ResourceLimitError",
+    "content_box",
     "distance",
     "formats",
     "load_image",
@@ -58,6 +59,7 @@ __all__ = [
     "pdq",
     "pdq_many",
     "tmk",
+    "trim_borders",
     "video_hashes",
     "video_info",
     "vpdq",

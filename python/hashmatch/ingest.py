@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import InvalidInputError
 from .hashes import PDQ
-from .image import DIHEDRAL_NAMES, pdq
-from .media import media_kind
+from .image import DIHEDRAL_NAMES, pdq, trim_borders
+from .media import load_image, media_kind
 from .records import ALGORITHM_VERSIONS, Fingerprint, Record
 from .vpdq_frames import VPDQFrame
 from .vpdq_frames import dumps as vpdq_dumps
@@ -104,12 +104,13 @@ class Query:
     media_type: str = "image"
 
 
-def query_of(item: Any, dihedral: bool) -> Query:
+def query_of(item: Any, dihedral: bool, trim_borders: bool = False) -> Query:
     """The hashes to look up for a hash, an image or a video."""
     h = as_pdq(item)
     if h is not None:
-        if dihedral:
-            raise InvalidInputError("dihedral matching needs the image, not its hash: pass the media")
+        if dihedral or trim_borders:
+            raise InvalidInputError("dihedral and trim_borders matching need the image, not its hash: "
+                                    "pass the media")
         return Query(pdq=[("original", h)])
     frames = as_vpdq(item)
     if frames is not None:
@@ -121,6 +122,22 @@ def query_of(item: Any, dihedral: bool) -> Query:
 
         h = video_hashes(item, ("vpdq", "tmk_pdqf", "video_md5"), seconds_per_hash=SECONDS_PER_HASH)
         return Query(vpdq=h.vpdq, tmk=h.tmk, digests={"video_md5": h.md5} if h.md5 else {}, media_type="video")
-    if dihedral:
-        return Query(pdq=list(zip(DIHEDRAL_NAMES, pdq(item, dihedral=True))))
-    return Query(pdq=[("original", pdq(item))])
+    if trim_borders:
+        return Query(pdq=_image_variants(load_image(item), dihedral, trimmed=True))
+    return Query(pdq=_image_variants(item, dihedral, trimmed=False))
+
+
+def _image_variants(image: Any, dihedral: bool, trimmed: bool) -> List[Tuple[str, PDQ]]:
+    # The plain hash always comes first: it decides the quality gate, and a trimmed query can
+    # only add matches (as "trimmed" or "trimmed+rotate90", ...), never lose one.
+    def variants(pixels: Any, prefix: str) -> List[Tuple[str, PDQ]]:
+        if dihedral:
+            return [(prefix + name, h) for name, h in zip(DIHEDRAL_NAMES, pdq(pixels, dihedral=True))]
+        return [(prefix + "original" if not prefix else prefix.rstrip("+"), pdq(pixels))]
+
+    out = variants(image, "")
+    if trimmed:
+        inner = trim_borders(image)
+        if inner.shape != image.shape:
+            out += variants(inner, "trimmed+")
+    return out
