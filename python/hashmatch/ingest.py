@@ -129,15 +129,17 @@ def query_of(item: Any, dihedral: bool, trim_borders: bool = False) -> Query:
 
 def _image_variants(image: Any, dihedral: bool, trimmed: bool) -> List[Tuple[str, PDQ]]:
     # The plain hash always comes first: it decides the quality gate, and a trimmed query can
-    # only add matches (as "trimmed" or "trimmed+rotate90", ...), never lose one.
-    def variants(pixels: Any, prefix: str) -> List[Tuple[str, PDQ]]:
-        if dihedral:
-            return [(prefix + name, h) for name, h in zip(DIHEDRAL_NAMES, pdq(pixels, dihedral=True))]
-        return [(prefix + "original" if not prefix else prefix.rstrip("+"), pdq(pixels))]
-
-    out = variants(image, "")
+    # only add matches (as "trimmed", "trimmed+rotate90", ...), never lose one.
+    out = _named_hashes(image, dihedral, "")
     if trimmed:
         inner = trim_borders(image)
         if inner.shape != image.shape:
-            out += variants(inner, "trimmed+")
+            out += _named_hashes(inner, dihedral, "trimmed")
     return out
+
+
+def _named_hashes(image: Any, dihedral: bool, prefix: str) -> List[Tuple[str, PDQ]]:
+    names, hashes = (DIHEDRAL_NAMES, pdq(image, dihedral=True)) if dihedral else (("original",), [pdq(image)])
+    if not prefix:
+        return list(zip(names, hashes))
+    return [(prefix if name == "original" else f"{prefix}+{name}", h) for name, h in zip(names, hashes)]
