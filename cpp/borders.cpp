@@ -62,21 +62,44 @@ int border_depth(const pdq::PixelView& v, LineAt line_at, int limit, const Optio
 Box content_box(const pdq::PixelView& v, const Options& o) {
   const Box whole{0, v.rows, 0, v.cols};
   Box b = whole;
-  // Rows across the columns still in, then columns across the rows still in, until nothing
-  // moves: nested frames of different colours (a pillarbox inside a letterbox) need the rounds.
+  // Rows across the columns still in, then columns across the rows still in. A side that found
+  // no border may find one in a later round, once the perpendicular bars are gone (a pillarbox
+  // inside a letterbox of another colour); a side that trimmed is final, or a flat band along
+  // the picture's own edge would be taken for a second border.
+  bool top_done = false, bottom_done = false, left_done = false, right_done = false;
   for (bool moved = true; moved;) {
-    const Box before = b;
+    moved = false;
     const int w = b.right - b.left;
-    b.top += border_depth(v, [&](int k) { return Line{b.top + k, b.left, 0, 1, w}; }, b.bottom - b.top, o);
+    if (!top_done) {
+      const int d = border_depth(v, [&](int k) { return Line{b.top + k, b.left, 0, 1, w}; }, b.bottom - b.top, o);
+      b.top += d;
+      top_done = moved = d > 0;
+    }
     if (b.top == b.bottom) return whole;  // one colour throughout
-    b.bottom -= border_depth(v, [&](int k) { return Line{b.bottom - 1 - k, b.left, 0, 1, w}; }, b.bottom - b.top, o);
+    if (!bottom_done) {
+      const int d =
+          border_depth(v, [&](int k) { return Line{b.bottom - 1 - k, b.left, 0, 1, w}; }, b.bottom - b.top, o);
+      b.bottom -= d;
+      bottom_done = d > 0;
+      moved = moved || bottom_done;
+    }
     const int h = b.bottom - b.top;
     if (h == 0) return whole;
-    b.left += border_depth(v, [&](int k) { return Line{b.top, b.left + k, 1, 0, h}; }, b.right - b.left, o);
+    if (!left_done) {
+      const int d = border_depth(v, [&](int k) { return Line{b.top, b.left + k, 1, 0, h}; }, b.right - b.left, o);
+      b.left += d;
+      left_done = d > 0;
+      moved = moved || left_done;
+    }
     if (b.left == b.right) return whole;
-    b.right -= border_depth(v, [&](int k) { return Line{b.top, b.right - 1 - k, 1, 0, h}; }, b.right - b.left, o);
+    if (!right_done) {
+      const int d =
+          border_depth(v, [&](int k) { return Line{b.top, b.right - 1 - k, 1, 0, h}; }, b.right - b.left, o);
+      b.right -= d;
+      right_done = d > 0;
+      moved = moved || right_done;
+    }
     if (b.left == b.right) return whole;
-    moved = b.top != before.top || b.bottom != before.bottom || b.left != before.left || b.right != before.right;
   }
   const int h = b.bottom - b.top, w = b.right - b.left;
   if (h < pdq::kMinDimension || w < pdq::kMinDimension || h < o.min_keep * v.rows || w < o.min_keep * v.cols)

@@ -143,3 +143,13 @@ def test_cli_match_trims_borders_on_request(tmp_path, photos, capsys):
         assert main(["match", str(tmp_path / "h.db"), str(tmp_path / "q.png"), "--json", *extra]) == 0
         found.append(json.loads(capsys.readouterr().out)["matches"])
     assert found[0] == [] and [m["variant"] for m in found[1]] == ["trimmed"]
+
+
+def test_a_flat_band_inside_a_border_is_kept(photos):
+    # A sky-like flat band along the photo's own top edge is not a second border once the
+    # real frame around it has been trimmed.
+    img = _rgb(photos["coffee"]).copy()
+    img[:40] = (90, 140, 200)
+    framed = _pad(img, 25, 25, 25, 25, colour=(255, 255, 255))
+    h, w = img.shape[:2]
+    assert hashmatch.content_box(framed) == (25, 25 + h, 25, 25 + w)
