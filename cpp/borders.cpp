@@ -11,6 +11,8 @@ namespace {
 
 using Colour = std::array<int, 3>;
 
+constexpr int kRingingLines = 8;
+
 inline Colour pixel(const pdq::PixelView& v, int r, int c) {
   const std::uint8_t* p = v.data + r * v.row_stride + c * v.col_stride;
   if (v.channels == 1) return {p[0], p[0], p[0]};
@@ -54,6 +56,13 @@ int border_depth(const pdq::PixelView& v, LineAt line_at, int limit, const Optio
   const Colour colour = median_colour(v, line_at(0));
   int depth = 0;
   while (depth < limit && is_border(v, line_at(depth), colour, o)) ++depth;
+  if (depth == 0) return 0;
+  // Lossy codecs ring next to the bar's edge, within one 8x8 (JPEG) or 16x16 (H.264) block: a
+  // few lines further that are still close to the bar's colour are ringing, not picture.
+  Options loose = o;
+  loose.tolerance = 2 * o.tolerance;
+  for (int extra = 0; extra < kRingingLines && depth < limit && is_border(v, line_at(depth), colour, loose); ++extra)
+    ++depth;
   return depth;
 }
 
