@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "borders.hpp"
 #include "hamming.hpp"
 #include "parallel.hpp"
 #include "pdq.hpp"
@@ -109,6 +110,20 @@ py::tuple pdq_hash_many(const py::list& images, int threads, bool dihedral) {
     quality.append(qualities[i]);
   }
   return py::make_tuple(hashes, quality);
+}
+
+py::tuple content_box(const py::array& image, int tolerance, double max_outliers, double min_keep) {
+  const hp::PixelView v = pixel_view(image);
+  hashmatch::borders::Options o;
+  o.tolerance = tolerance;
+  o.max_outliers = max_outliers;
+  o.min_keep = min_keep;
+  hashmatch::borders::Box b;
+  {
+    py::gil_scoped_release release;
+    b = hashmatch::borders::content_box(v, o);
+  }
+  return py::make_tuple(b.top, b.bottom, b.left, b.right);
 }
 
 py::tuple pdq_features(const py::array_t<float, py::array::c_style>& luma) {
@@ -368,6 +383,8 @@ PYBIND11_MODULE(_core, m) {
         "The 8 dihedral PDQ hashes of a uint8 image: ([32 bytes] * 8, quality).");
   m.def("pdq_hash_many", &pdq_hash_many, py::arg("images"), py::arg("threads"), py::arg("dihedral") = false,
         "PDQ hashes of a list of uint8 arrays on native threads: ([bytes or [bytes] * 8], [quality]).");
+  m.def("content_box", &content_box, py::arg("image"), py::arg("tolerance"), py::arg("max_outliers"),
+        py::arg("min_keep"), "(top, bottom, left, right) of a uint8 image inside its uniform borders, half-open.");
   m.def("pdq_features", &pdq_features, py::arg("luma"),
         "PDQF float features (16x16 DCT, row-major) of a float32 luma image: (array, quality).");
   // ---- TMK+PDQF ----

@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Callable, Sequence
+from functools import lru_cache
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -30,16 +31,18 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "images"
 MIN_SIDE, MAX_SIDE = 192, 512
 SUPERSAMPLE = 2  # vector drawing is done at 2x and downsampled, for anti-aliased edges
 
-Maker = Callable[[np.random.Generator, int], Image.Image]
+Sides = Optional[Tuple[int, int]]  # (min, max) side length; None: each family's own range
+Maker = Callable[..., Image.Image]  # (rng, index, sides=None) -> image
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
 
 
-def _size(rng: np.random.Generator, max_side: int = MAX_SIDE) -> tuple[int, int]:
-    """Random (width, height) with both sides in [MIN_SIDE, max_side]."""
-    w, h = rng.integers(MIN_SIDE, max_side + 1, size=2)
+def _size(rng: np.random.Generator, max_side: int = MAX_SIDE, sides: Sides = None) -> tuple[int, int]:
+    """Random (width, height) with both sides in [MIN_SIDE, max_side], or in `sides` if given."""
+    lo, hi = sides if sides is not None else (MIN_SIDE, max_side)
+    w, h = rng.integers(lo, hi + 1, size=2)
     return int(w), int(h)
 
 
@@ -154,9 +157,9 @@ def _downsample(img: Image.Image, size: tuple[int, int]) -> Image.Image:
 # Families
 
 
-def _dead_leaves(rng: np.random.Generator, index: int) -> Image.Image:
+def _dead_leaves(rng: np.random.Generator, index: int, sides: Sides = None) -> Image.Image:
     """Dead-leaves texture: occluding discs/rectangles with power-law radii."""
-    w, h = _size(rng, 384)
+    w, h = _size(rng, 384, sides)
     W, H = w * SUPERSAMPLE, h * SUPERSAMPLE
     kind = ("disc", "rect", "mixed")[index % 3]
     colour = index % 4 != 3
@@ -196,9 +199,9 @@ def _dead_leaves(rng: np.random.Generator, index: int) -> Image.Image:
     return _downsample(img, (w, h))
 
 
-def _noise(rng: np.random.Generator, index: int) -> Image.Image:
+def _noise(rng: np.random.Generator, index: int, sides: Sides = None) -> Image.Image:
     """Colour 1/f noise, plain, anisotropic, ridged, marbled or domain-warped."""
-    w, h = _size(rng, 320)
+    w, h = _size(rng, 320, sides)
     style = ("clouds", "aniso", "ridged", "marble", "warped")[index % 5]
     beta = rng.uniform(2.6, 3.4)  # steeper than photos' ~2: smoother, and far smaller as PNG
     aniso = rng.uniform(2.0, 4.0) if style == "aniso" else 1.0
@@ -252,9 +255,9 @@ def _gradient_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray
     return _gradient_map(t, stops)
 
 
-def _shapes(rng: np.random.Generator, index: int) -> Image.Image:
+def _shapes(rng: np.random.Generator, index: int, sides: Sides = None) -> Image.Image:
     """Smooth gradient background with translucent ellipses, polygons, stars and strokes."""
-    w, h = _size(rng, 448)
+    w, h = _size(rng, 448, sides)
     W, H = w * SUPERSAMPLE, h * SUPERSAMPLE
     bg = _gradient_background(rng, W, H)
     img = _to_image(bg)
@@ -336,9 +339,9 @@ def _texture(rng: np.random.Generator, w: int, h: int, kind: str) -> np.ndarray:
     return base + 14 * f[..., None]
 
 
-def _text(rng: np.random.Generator, index: int) -> Image.Image:
+def _text(rng: np.random.Generator, index: int, sides: Sides = None) -> Image.Image:
     """Pseudo-text in Pillow's default font on a paper, weave, wood or slate texture."""
-    w, h = _size(rng, 384)
+    w, h = _size(rng, 384, sides)
     kind = ("paper", "weave", "wood", "slate")[index % 4]
     bg = _texture(rng, w, h, kind)
     img = _to_image(bg)
@@ -382,6 +385,7 @@ _PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "motorcycle",
 _GREY_PHOTOS = ("camera", "coins")
 
 
+@lru_cache(maxsize=None)
 def _load_photo(name: str) -> np.ndarray:
     """A bundled scikit-image photograph as uint8 RGB."""
     from skimage import data
@@ -389,7 +393,9 @@ def _load_photo(name: str) -> np.ndarray:
     img = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3])
+    out = np.ascontiguousarray(img[..., :3])
+    out.setflags(write=False)  # cached and shared between calls
+    return out
 
 
 def _recolour(rng: np.random.Generator, rgb: np.ndarray, grey_source: bool) -> np.ndarray:
@@ -418,12 +424,12 @@ def _recolour(rng: np.random.Generator, rgb: np.ndarray, grey_source: bool) -> n
     return out * rng.uniform(0.8, 1.15, size=3)
 
 
-def _photo(rng: np.random.Generator, index: int) -> Image.Image:
+def _photo(rng: np.random.Generator, index: int, sides: Sides = None) -> Image.Image:
     """A random crop of a bundled photograph, sometimes mirrored, recoloured."""
     name = _PHOTOS[index % len(_PHOTOS)]
     src = _load_photo(name)
     sh, sw = src.shape[:2]
-    w, h = _size(rng, 320)
+    w, h = _size(rng, 320, sides)
     scale = rng.uniform(0.55, 0.95) * min(sw / w, sh / h)
     cw, ch = int(round(w * scale)), int(round(h * scale))
     x0, y0 = int(rng.integers(0, sw - cw + 1)), int(rng.integers(0, sh - ch + 1))
@@ -454,6 +460,23 @@ def _save_png(img: Image.Image, path: Path) -> None:
     img.save(path, format="PNG", compress_level=9, optimize=False)
 
 
+def image(family: str, index: int, seed: int = DEFAULT_SEED, sides: Sides = None) -> Image.Image:
+    """Image `index` of a family; indices below the committed count reproduce the committed files."""
+    for family_no, (name, _, maker) in enumerate(FAMILIES):
+        if name == family:
+            return maker(np.random.default_rng([seed, family_no, index]), index, sides)
+    raise ValueError(f"unknown family {family!r}; known: {', '.join(f for f, _, _ in FAMILIES)}")
+
+
+def images(count: int, start: int = 0, seed: int = DEFAULT_SEED, sides: Sides = None) -> list[np.ndarray]:
+    """`count` RGB arrays taking the families in turn, indices from `start` on (each index once per family)."""
+    out = []
+    for k in range(count):
+        family = FAMILIES[k % len(FAMILIES)][0]
+        out.append(np.asarray(image(family, start + k // len(FAMILIES), seed, sides).convert("RGB")))
+    return out
+
+
 def generate(out_dir: str | Path, seed: int = DEFAULT_SEED) -> list[Path]:
     """Write every synthetic image into out_dir and return their paths."""
     out = Path(out_dir)
@@ -463,11 +486,10 @@ def generate(out_dir: str | Path, seed: int = DEFAULT_SEED) -> list[Path]:
         if _NAME.match(stale.name):
             stale.unlink()
     paths = []
-    for family_no, (family, count, maker) in enumerate(FAMILIES):
+    for family, count, _ in FAMILIES:
         for index in range(count):
-            rng = np.random.default_rng([seed, family_no, index])
             path = out / f"{family}_{index:03d}.png"
-            _save_png(maker(rng, index), path)
+            _save_png(image(family, index, seed), path)
             paths.append(path)
     return paths
 

@@ -14,7 +14,7 @@ from .errors import (
     ResourceLimitError,
 )
 from .hashes import PDQ, distance
-from .image import DIHEDRAL_NAMES, pdq, pdq_many
+from .image import DIHEDRAL_NAMES, content_box, pdq, pdq_many, trim_borders
 from .index import HammingIndex
 from .media import DEFAULT_MAX_PIXELS, load_image
 from . import formats
@@ -52,6 +52,7 @@ __all__ = [
     "InvalidInputError",
     "MediaNotFoundError",
     "ResourceLimitError",
+    "content_box",
     "distance",
     "formats",
     "load_image",
@@ -61,6 +62,7 @@ __all__ = [
     "pdq_many",
     "scan",
     "tmk",
+    "trim_borders",
     "video_hashes",
     "video_info",
     "vpdq",

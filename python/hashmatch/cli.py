@@ -145,7 +145,8 @@ def _cmd_match(args: argparse.Namespace) -> int:
     with _open(args.db) as db:
         for path in args.files:
             try:
-                found = db.match(path, dihedral=args.dihedral, max_distance=args.max_distance)
+                found = db.match(path, dihedral=args.dihedral, trim_borders=args.trim_borders,
+                                 max_distance=args.max_distance)
             except HashmatchError as e:
                 failed += 1
                 if args.json:
@@ -212,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("files", nargs="+", metavar="FILE")
     m.add_argument("--json", action="store_true", help="one JSON object per file, with a matches list")
     m.add_argument("--dihedral", action="store_true", help="also match rotated and flipped copies")
+    m.add_argument("--trim-borders", action="store_true",
+                   help="also match images with their uniform borders (letterbox, frame) cut off")
     m.add_argument("--max-distance", type=int, default=None, help="PDQ distance threshold (default 31)")
     m.set_defaults(func=_cmd_match)
 

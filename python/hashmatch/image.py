@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -25,17 +25,48 @@ DIHEDRAL_NAMES = (
     "flipminus1",
 )
 
+#: Border detection defaults: a pixel is border within 16 grey levels per channel of the
+#: side's colour (JPEG q50 ringing stays inside that), a line is border with <= 2% other pixels.
+BORDER_TOLERANCE = 16
+BORDER_MAX_OUTLIERS = 0.02
+BORDER_MIN_KEEP = 0.1
+
+
+def content_box(image: ImageInput, *, tolerance: int = BORDER_TOLERANCE,
+                max_outliers: float = BORDER_MAX_OUTLIERS) -> Tuple[int, int, int, int]:
+    """(top, bottom, left, right), half-open, of the image inside its uniform borders (all of it if none)."""
+    pixels = load_image(image)
+    if not 0 <= tolerance <= 255 or not 0.0 <= max_outliers < 1.0:
+        raise InvalidInputError(f"tolerance must be in 0..255 and max_outliers in [0, 1), "
+                                f"got {tolerance} and {max_outliers}")
+    return tuple(_core.content_box(pixels, int(tolerance), float(max_outliers), BORDER_MIN_KEEP))
+
+
+def trim_borders(image: ImageInput, *, tolerance: int = BORDER_TOLERANCE,
+                 max_outliers: float = BORDER_MAX_OUTLIERS) -> np.ndarray:
+    """The image's pixels without uniform borders (letterbox, pillarbox, frame): a view, no copy."""
+    pixels = load_image(image)
+    top, bottom, left, right = content_box(pixels, tolerance=tolerance, max_outliers=max_outliers)
+    return pixels[top:bottom, left:right]
+
 
 def pdq(
     image: ImageInput,
     *,
     dihedral: bool = False,
+    trim_borders: bool = False,
     exif_transpose: bool = False,
     fast_decode: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Union[PDQ, List[PDQ]]:
-    """PDQ hash of an image (path, bytes, file, PIL image or uint8 array); 8 with dihedral=True."""
+    """PDQ hash of an image (path, bytes, file, PIL image or uint8 array); 8 with dihedral=True.
+
+    trim_borders=True hashes the content inside uniform borders (see trim_borders()): for queries
+    only, as stored hashes made that way would not match the reference's.
+    """
     pixels = load_image(image, exif_transpose=exif_transpose, fast_decode=fast_decode, max_pixels=max_pixels)
+    if trim_borders:
+        pixels = _trim(pixels)
     if dihedral:
         hashes, quality = _core.pdq_hash_dihedral(pixels)
         return [PDQ(h, quality) for h in hashes]
@@ -48,6 +79,7 @@ def pdq_many(
     *,
     threads: Optional[int] = None,
     dihedral: bool = False,
+    trim_borders: bool = False,
     exif_transpose: bool = False,
     fast_decode: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -64,7 +96,7 @@ def pdq_many(
 
     def one(item: ImageInput):
         try:
-            return pdq(item, dihedral=dihedral, exif_transpose=exif_transpose,
+            return pdq(item, dihedral=dihedral, trim_borders=trim_borders, exif_transpose=exif_transpose,
                        fast_decode=fast_decode, max_pixels=max_pixels)
         except HashmatchError as e:
             if return_exceptions:
@@ -73,7 +105,7 @@ def pdq_many(
 
     items = list(images)
     if items and all(isinstance(item, np.ndarray) for item in items):
-        return _pdq_arrays(items, n_threads, dihedral, max_pixels, return_exceptions)
+        return _pdq_arrays(items, n_threads, dihedral, trim_borders, max_pixels, return_exceptions)
     if n_threads == 1 or len(items) <= 1:
         return [one(item) for item in items]
     # Decoding (Pillow) and hashing (the core) both release the GIL, so threads scale.
@@ -81,13 +113,15 @@ def pdq_many(
         return list(pool.map(one, items))
 
 
-def _pdq_arrays(items: list, threads: int, dihedral: bool, max_pixels: int, return_exceptions: bool) -> list:
+def _pdq_arrays(items: list, threads: int, dihedral: bool, trim_borders: bool, max_pixels: int,
+                return_exceptions: bool) -> list:
     # Decoded pixels need no Python per item: one native batch, the GIL released once.
     results: list = [None] * len(items)
     good, positions = [], []
     for k, item in enumerate(items):
         try:
-            good.append(check_array(item, max_pixels=max_pixels))
+            pixels = check_array(item, max_pixels=max_pixels)
+            good.append(_trim(pixels) if trim_borders else pixels)
             positions.append(k)
         except HashmatchError as e:
             if not return_exceptions:
@@ -97,6 +131,11 @@ def _pdq_arrays(items: list, threads: int, dihedral: bool, max_pixels: int, retu
     for k, h, q in zip(positions, hashes, qualities):
         results[k] = [PDQ(v, q) for v in h] if dihedral else PDQ(h, q)
     return results
+
+
+def _trim(pixels: np.ndarray) -> np.ndarray:
+    top, bottom, left, right = _core.content_box(pixels, BORDER_TOLERANCE, BORDER_MAX_OUTLIERS, BORDER_MIN_KEEP)
+    return pixels[top:bottom, left:right]
 
 
 def _default_threads() -> int:

@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import InvalidInputError
 from .hashes import PDQ
-from .image import DIHEDRAL_NAMES, pdq
-from .media import media_kind
+from .image import DIHEDRAL_NAMES, pdq, trim_borders
+from .media import load_image, media_kind
 from .records import ALGORITHM_VERSIONS, Fingerprint, Record
 from .vpdq_frames import VPDQFrame
 from .vpdq_frames import dumps as vpdq_dumps
@@ -104,12 +104,13 @@ class Query:
     media_type: str = "image"
 
 
-def query_of(item: Any, dihedral: bool) -> Query:
+def query_of(item: Any, dihedral: bool, trim_borders: bool = False) -> Query:
     """The hashes to look up for a hash, an image or a video."""
     h = as_pdq(item)
     if h is not None:
-        if dihedral:
-            raise InvalidInputError("dihedral matching needs the image, not its hash: pass the media")
+        if dihedral or trim_borders:
+            raise InvalidInputError("dihedral and trim_borders matching need the image, not its hash: "
+                                    "pass the media")
         return Query(pdq=[("original", h)])
     frames = as_vpdq(item)
     if frames is not None:
@@ -118,9 +119,9 @@ def query_of(item: Any, dihedral: bool) -> Query:
         return Query(tmk=item, media_type="video")
     if is_video(item):
         return video_query(item)
-    if dihedral:
-        return Query(pdq=list(zip(DIHEDRAL_NAMES, pdq(item, dihedral=True))))
-    return Query(pdq=[("original", pdq(item))])
+    if trim_borders:
+        return Query(pdq=_image_variants(load_image(item), dihedral, trimmed=True))
+    return Query(pdq=_image_variants(item, dihedral, trimmed=False))
 
 
 #: The video formats a query computes (in one decode pass) and matches.
@@ -142,3 +143,21 @@ def video_hashes_for_query(video: Any, **limits: Any) -> Any:
 def query_of_video_hashes(h: Any) -> Query:
     """The Query of already computed VideoHashes."""
     return Query(vpdq=h.vpdq, tmk=h.tmk, digests={"video_md5": h.md5} if h.md5 else {}, media_type="video")
+
+
+def _image_variants(image: Any, dihedral: bool, trimmed: bool) -> List[Tuple[str, PDQ]]:
+    # The plain hash always comes first: it decides the quality gate, and a trimmed query can
+    # only add matches (as "trimmed", "trimmed+rotate90", ...), never lose one.
+    out = _named_hashes(image, dihedral, "")
+    if trimmed:
+        inner = trim_borders(image)
+        if inner.shape != image.shape:
+            out += _named_hashes(inner, dihedral, "trimmed")
+    return out
+
+
+def _named_hashes(image: Any, dihedral: bool, prefix: str) -> List[Tuple[str, PDQ]]:
+    names, hashes = (DIHEDRAL_NAMES, pdq(image, dihedral=True)) if dihedral else (("original",), [pdq(image)])
+    if not prefix:
+        return list(zip(names, hashes))
+    return [(prefix if name == "original" else f"{prefix}+{name}", h) for name, h in zip(names, hashes)]

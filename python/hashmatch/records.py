@@ -71,7 +71,7 @@ class Match:
     labels: Tuple[str, ...]
     classification: Optional[str]
     media_type: str
-    variant: str = "original"  # which dihedral variant of the query matched
+    variant: str = "original"  # which query variant matched: dihedral ("rotate90"), "trimmed", ...
     query_match_percent: Optional[float] = None
     compared_match_percent: Optional[float] = None
     timestamps: Tuple[float, ...] = ()

@@ -363,18 +363,20 @@ class HashDB:
     # ----- matching ------------------------------------------------------------------
 
     def match(self, item: Item, *, max_distance: Optional[int] = None, min_quality: Optional[int] = None,
-              dihedral: bool = False) -> Matches:
+              dihedral: bool = False, trim_borders: bool = False) -> Matches:
         """Entries that match an image, a video or a hash, best first.
 
         Images and PDQ hashes match image entries within max_distance, and video entries one of
         whose frames is that close (with the timestamps that matched). Videos match in every
         format the database holds: vPDQ as the reference does (percent of unique good-quality
         frames matched), TMK+PDQF at level 1 then level 2, and the file MD5 exactly; one Match
-        per entry and format.
+        per entry and format. trim_borders=True also looks up the image with its uniform borders
+        (letterbox, pillarbox, frame) cut off, and keeps the closer of the two.
         """
         if max_distance is not None:
             _radius(max_distance)  # a bad threshold fails before the media is hashed
-        return self.match_query(query_of(item, dihedral), max_distance=max_distance, min_quality=min_quality)
+        return self.match_query(query_of(item, dihedral, trim_borders), max_distance=max_distance,
+                                min_quality=min_quality)
 
     def match_query(self, query: Query, *, max_distance: Optional[int] = None,
                     min_quality: Optional[int] = None) -> Matches:
@@ -856,6 +858,7 @@ def open_db(db: Union[None, str, os.PathLike, HashDB] = None) -> HashDB:
         return found
 
 
-def match(media: Item, *, db: Union[None, str, os.PathLike, HashDB] = None, dihedral: bool = False) -> Matches:
+def match(media: Item, *, db: Union[None, str, os.PathLike, HashDB] = None, dihedral: bool = False,
+          trim_borders: bool = False) -> Matches:
     """Match one image, video or hash against the database (opened once per process and cached)."""
-    return open_db(db).match(media, dihedral=dihedral)
+    return open_db(db).match(media, dihedral=dihedral, trim_borders=trim_borders)

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _core
 from .errors import DecodeError, InputTypeError, InvalidInputError, MediaNotFoundError, ResourceLimitError
+from .image import _trim
 from .vpdq_frames import VPDQFrame
 
 VideoInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
@@ -150,8 +151,10 @@ def frame_step(fps: float, seconds_per_hash: float) -> int:
 class VPDQSampler:
     """Collects the sampled frames of one decode pass and hashes them in native batches."""
 
-    def __init__(self, fps: float, seconds_per_hash: float, threads: int, max_frames: int) -> None:
+    def __init__(self, fps: float, seconds_per_hash: float, threads: int, max_frames: int,
+                 trim_borders: bool = False) -> None:
         self.step = frame_step(fps, seconds_per_hash)
+        self.trim_borders = trim_borders
         self.threads = threads
         self.max_frames = max_frames
         self._pool = ThreadPoolExecutor(max_workers=1)
@@ -168,7 +171,8 @@ class VPDQSampler:
         if self._count > self.max_frames:
             raise ResourceLimitError(f"more than max_frames={self.max_frames:,} frames to hash")
         # The reference converts with swscale to packed RGB24 at full size; so do we.
-        self._pixels.append(frame.to_ndarray(format="rgb24"))
+        pixels = frame.to_ndarray(format="rgb24")
+        self._pixels.append(_trim(pixels) if self.trim_borders else pixels)
         self._meta.append((n, t))
         if len(self._pixels) >= _BATCH:
             self._flush()

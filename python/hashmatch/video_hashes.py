@@ -77,8 +77,12 @@ def _digests(source, want_md5: bool, want_sha256: bool) -> Tuple[Optional[str], 
 def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *, seconds_per_hash: float = 1.0,
                  threads: Optional[int] = None, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
                  max_duration: float = DEFAULT_MAX_DURATION, max_frames: int = DEFAULT_MAX_HASHED_FRAMES,
-                 max_tmk_frames: int = DEFAULT_MAX_TMK_FRAMES) -> VideoHashes:
-    """The requested formats of a video (vpdq, tmk_pdqf, video_md5, video_sha256) from one decode pass."""
+                 max_tmk_frames: int = DEFAULT_MAX_TMK_FRAMES, trim_borders: bool = False) -> VideoHashes:
+    """The requested formats of a video (vpdq, tmk_pdqf, video_md5, video_sha256) from one decode pass.
+
+    trim_borders=True hashes each vPDQ frame inside its uniform borders (letterbox, pillarbox):
+    for queries only, like hashmatch.pdq(..., trim_borders=True). TMK+PDQF is not affected.
+    """
     from .image import _default_threads
 
     chosen = _check_formats(formats)
@@ -89,7 +93,8 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *, s
         digests = io_pool.submit(_digests, video, want_md5, want_sha) if want_md5 or want_sha else None
         samplers = {}
         if "vpdq" in chosen:
-            samplers["vpdq"] = VPDQSampler(v.fps, seconds_per_hash, threads or _default_threads(), max_frames)
+            samplers["vpdq"] = VPDQSampler(v.fps, seconds_per_hash, threads or _default_threads(), max_frames,
+                                           trim_borders)
         if "tmk_pdqf" in chosen:
             samplers["tmk_pdqf"] = TMKSampler(v.fps, max_tmk_frames, v.exact_start)
         if samplers:
@@ -108,10 +113,11 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *, s
 
 def vpdq(video: VideoInput, *, seconds_per_hash: float = 1.0, threads: Optional[int] = None,
          max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, max_duration: float = DEFAULT_MAX_DURATION,
-         max_frames: int = DEFAULT_MAX_HASHED_FRAMES) -> List[VPDQFrame]:
+         max_frames: int = DEFAULT_MAX_HASHED_FRAMES, trim_borders: bool = False) -> List[VPDQFrame]:
     """vPDQ hash of a video: the PDQ of one frame per seconds_per_hash (0: every frame)."""
     return video_hashes(video, ("vpdq",), seconds_per_hash=seconds_per_hash, threads=threads,
-                        max_frame_pixels=max_frame_pixels, max_duration=max_duration, max_frames=max_frames).vpdq
+                        max_frame_pixels=max_frame_pixels, max_duration=max_duration, max_frames=max_frames,
+                        trim_borders=trim_borders).vpdq
 
 
 def tmk(video: VideoInput, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
