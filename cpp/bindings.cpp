@@ -170,8 +170,16 @@ double* sums_buffer(py::array& a, std::size_t n, const char* name) {
   return static_cast<double*>(a.mutable_data());
 }
 
+// Above this the Bessel functions overflow (libstdc++ throws a bare runtime_error).
+constexpr double kMaxKernelBeta = 512.0;  // the error message below says so
+// Level-2 scores cost sum(periods) * coefficients steps and a cos/sin table per period: the
+// reference's shape needs ~1M; this bound (256x that) keeps a hostile shape from hanging a scan.
+constexpr double kMaxLevel2Work = 1 << 28;
+
 F32 tmk_kernel_coefficients(int count, double beta) {
   if (count <= 0 || count > 4096) throw py::value_error("count must be in 1..4096");
+  if (!(beta > 0.0 && beta <= kMaxKernelBeta))
+    throw py::value_error("beta must be in (0, 512]");
   F32 out(count);
   {
     py::gil_scoped_release release;
@@ -235,6 +243,9 @@ double tmk_level2(const I32& periods, int num_coefficients, int dim, const F32& 
                   const F32& cos_b, const F32& sin_b) {
   const TmkShape s = tmk_shape(periods, num_coefficients, dim);
   for (const F32* a : {&cos_a, &sin_a, &cos_b, &sin_b}) check_size(*a, s.block_size(), "cos/sin features");
+  double work = 0.0;
+  for (int p : s.periods) work += static_cast<double>(p) * num_coefficients;
+  if (work > kMaxLevel2Work) throw py::value_error("TMK periods x coefficients too large for a level-2 score");
   py::gil_scoped_release release;
   return ht::level2(s.shape, cos_a.data(), sin_a.data(), cos_b.data(), sin_b.data());
 }
@@ -257,6 +268,8 @@ py::array_t<T> to_array(const T* data, std::size_t n) {
   if (n) std::memcpy(out.mutable_data(), data, n * sizeof(T));
   return out;
 }
+
+constexpr double kMaxKnnResults = 1 << 27;
 
 class PyHammingIndex {
  public:
@@ -292,6 +305,8 @@ class PyHammingIndex {
   py::tuple knn(const CodesArray& queries, int k, int threads) {
     const std::size_t nq = code_rows(queries, "queries");
     if (k < 1) throw py::value_error("k must be at least 1");
+    // The result is (nq, k) however few codes are held: refuse sizes no caller can mean.
+    if (static_cast<double>(nq) * k > kMaxKnnResults) throw py::value_error("queries x k too large");
     py::array_t<std::int32_t> distances({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
     py::array_t<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
     std::int32_t* d = distances.mutable_data();
