@@ -31,7 +31,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
-from .errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError
+from .errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError, ResourceLimitError
 
 CODE_BYTES = 32
 CODE_BITS = 256
@@ -42,6 +42,8 @@ _VERSION = 1
 # then a 32-byte BLAKE2b digest of everything before it.
 _HEADER = struct.Struct("<8sIIqQ")
 _DIGEST_BYTES = 32
+#: Most (query, neighbour) slots one search() returns; the core refuses more (2**27).
+MAX_KNN_RESULTS = 1 << 27
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -174,6 +176,9 @@ class HammingIndex:
         """(distances, ids), each (nq, k): the k nearest, ties by id; missing slots are -1 / -1."""
         q = _codes(queries, "queries")
         kk = _int(k, "k", 1)
+        if len(q) * kk > MAX_KNN_RESULTS:
+            raise ResourceLimitError(f"search returns (queries, k) arrays: {len(q):,} x {kk:,} is over "
+                                     f"{MAX_KNN_RESULTS:,} results; ask for a smaller k or fewer queries at once")
         with self._lock:
             return self._core.knn(q, kk, _threads(threads))
 
