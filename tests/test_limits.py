@@ -214,3 +214,31 @@ def test_thread_counts_past_the_limit_are_clamped_not_fatal():
     index.add(np.zeros((4, 32), np.uint8), np.arange(4, dtype=np.int64))
     lims, _, ids = index.range_search(np.zeros((5000, 32), np.uint8), 0, 2 ** 31 - 1)
     assert lims[-1] == 5000 * 4 and set(ids.tolist()) == {0, 1, 2, 3}
+
+
+def _m4v(size: int, frames: int = 3) -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="m4v") as c:
+        s = c.add_stream("mpeg4", rate=10)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        rng = np.random.default_rng(size)
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return buf.getvalue()
+
+
+def test_frames_larger_than_the_header_claims_are_refused_when_decoded():
+    # The stream header says 32x32; three frames later the stream switches to 128x128.
+    data = _m4v(32) + _m4v(128)
+    assert hashmatch.video_info(data, max_frame_pixels=32 * 32).width == 32
+    assert len(hashmatch.vpdq(data, seconds_per_hash=0)) == 6
+    for fn in (hashmatch.vpdq, hashmatch.tmk):
+        with pytest.raises(ResourceLimitError, match="frame 3 is 128x128"):
+            fn(data, max_frame_pixels=32 * 32)
