@@ -61,7 +61,10 @@ def run_atheris(target: str, seconds: float, runs: int, work: str, artifacts: st
     """Hand the target to atheris/libFuzzer with the seeds written into a scratch corpus."""
     import atheris
 
-    with atheris.instrument_imports(include=["hashmatch"]):
+    # Pillow too: its format plugins parse headers in Python, coverage there guides image inputs.
+    # And the targets: for the native core, the harness's branches (op, shape, layout) are the
+    # only coverage signal libFuzzer gets.
+    with atheris.instrument_imports(include=["hashmatch", "PIL", "tests.fuzz"]):
         from tests.fuzz.targets import SEEDS, TARGETS, run_one
 
     if target not in TARGETS:
