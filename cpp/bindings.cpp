@@ -111,9 +111,15 @@ py::tuple pdq_hash_many(const py::list& images, int threads, bool dihedral) {
   return py::make_tuple(hashes, quality);
 }
 
-py::tuple pdq_features(const py::array_t<float, py::array::c_style>& luma) {
-  if (luma.ndim() != 2 || luma.shape(0) < 1 || luma.shape(1) < 1)
+// Takes any array and checks its shape before converting: pybind11's implicit conversion would
+// first copy a broadcast (zero-stride) array of any claimed size into float32.
+py::tuple pdq_features(const py::array& luma_in) {
+  if (luma_in.ndim() != 2 || luma_in.shape(0) < 1 || luma_in.shape(1) < 1)
     throw py::value_error("luma must be a non-empty 2-D float32 array");
+  if (luma_in.shape(0) > (1 << 30) || luma_in.shape(1) > (1 << 30))
+    throw py::value_error("luma dimensions too large");
+  const auto luma = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(luma_in);
+  if (!luma) throw py::type_error("luma must be convertible to float32");
   py::array_t<float> out(hp::kFeatureCount);
   int q;
   {

@@ -242,3 +242,11 @@ def test_frames_larger_than_the_header_claims_are_refused_when_decoded():
     for fn in (hashmatch.vpdq, hashmatch.tmk):
         with pytest.raises(ResourceLimitError, match="frame 3 is 128x128"):
             fn(data, max_frame_pixels=32 * 32)
+
+
+def test_core_checks_shapes_before_converting_a_broadcast_array():
+    # 129**4 zero-stride uint8 elements: converting first would copy 1.1 GB of float32.
+    result = _refusal("from hashmatch import _core",
+                      "_core.pdq_features(np.broadcast_to(np.zeros((), np.uint8), (129,) * 4))")
+    assert result["error"][0] == "ValueError" and "2-D" in result["error"][1], result
+    assert result["growth_mb"] < _BOUND_MB

@@ -184,7 +184,7 @@ def core_pdq(data: bytes) -> None:
     if op == 3:
         dtype = b.choice([np.float32, np.float32, np.float64, np.uint8])
     arr = _array(b, shape, dtype)
-    if op == 3 and dtype != np.uint8 and arr.size:
+    if op == 3 and dtype != np.uint8 and 0 < arr.size <= 1 << 20:
         arr = arr.astype(np.float32) * np.float32(b.choice([1.0, -1.0, 1e30, np.nan, np.inf, 1e-30]))
     if op == 0:
         bits, q = _core.pdq_hash(arr)
