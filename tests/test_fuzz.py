@@ -19,8 +19,8 @@ from tests.fuzz.run import corpus_dir, saved_inputs
 from tests.fuzz.targets import SEEDS, TARGETS, run_one
 
 # Mutations per target: a few seconds each; the slow targets (Pillow decodes, 200x200 hashes) get fewer.
-_RUNS = {"image_pdq": 4000, "core_pdq": 2000, "index_file": 4000}
-_DEFAULT_RUNS = 10000
+_RUNS = {"image_pdq": 12000, "core_pdq": 6000, "index_file": 12000}
+_DEFAULT_RUNS = 30000
 
 # Pillow warns about the malformed metadata and large sizes the mutations make, numpy about
 # overflowing values: expected on hostile input; the contract is about errors.
