@@ -20,11 +20,13 @@ which still fall back to brute force, per search, where probing would cost more 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
@@ -272,6 +274,25 @@ class HammingIndex:
         except InvalidInputError as exc:
             raise HashFormatError(f"{path}: Hamming index holds invalid entries: {exc}") from None
         return index
+
+
+def remove_stale_temp_files(path: PathLike, older_than: float = 3600.0) -> int:
+    """Delete temp files save() left for `path` when its process died mid-write; returns the count.
+
+    Only files untouched for `older_than` seconds go: a save in progress (another process's)
+    writes to its file continuously and renames it within seconds.
+    """
+    target = Path(path)
+    cutoff = time.time() - older_than
+    removed = 0
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except OSError:  # gone already, or not ours to remove
+            pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .errors import InputTypeError, InvalidInputError
-from .index import HammingIndex
+from .index import HammingIndex, remove_stale_temp_files
 from .ingest import Query, query_of, record_of
 from .records import (DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, PDQ_ALGORITHM_VERSION, Fingerprint, Match,
                       Matches, Record)
@@ -126,6 +126,7 @@ class HashDB:
         if version != SCHEMA_VERSION:
             raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}")
         self._instance = int(self._meta("instance"))
+        remove_stale_temp_files(self.index_path)  # left by processes killed while saving the index
         self._index: Optional[HammingIndex] = None
         self._index_dirty = False
         self._generation = -1
