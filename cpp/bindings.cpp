@@ -181,6 +181,7 @@ constexpr double kMaxKernelBeta = 512.0;  // the error message below says so
 // Level-2 scores cost sum(periods) * coefficients steps and a cos/sin table per period: the
 // reference's shape needs ~1M; this bound (256x that) keeps a hostile shape from hanging a scan.
 constexpr double kMaxLevel2Work = 1 << 28;
+constexpr int kMaxLevel2Period = 1 << 20;  // 19 hours at 15 fps; the reference's longest is 14653
 
 F32 tmk_kernel_coefficients(int count, double beta) {
   if (count <= 0 || count > 4096) throw py::value_error("count must be in 1..4096");
@@ -250,7 +251,11 @@ double tmk_level2(const I32& periods, int num_coefficients, int dim, const F32& 
   const TmkShape s = tmk_shape(periods, num_coefficients, dim);
   for (const F32* a : {&cos_a, &sin_a, &cos_b, &sin_b}) check_size(*a, s.block_size(), "cos/sin features");
   double work = 0.0;
-  for (int p : s.periods) work += static_cast<double>(p) * num_coefficients;
+  for (int p : s.periods) {
+    // level2 keeps a cos and a sin table of `period` doubles each.
+    if (p > kMaxLevel2Period) throw py::value_error("TMK period too large for a level-2 score");
+    work += static_cast<double>(p) * num_coefficients;
+  }
   if (work > kMaxLevel2Work) throw py::value_error("TMK periods x coefficients too large for a level-2 score");
   py::gil_scoped_release release;
   return ht::level2(s.shape, cos_a.data(), sin_a.data(), cos_b.data(), sin_b.data());

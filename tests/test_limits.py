@@ -180,15 +180,19 @@ def test_tmk_size_bound_is_configurable():
 
 def test_tmk_periods_that_would_hang_level2_are_refused():
     rng = np.random.default_rng(0)
-    with pytest.raises(hashmatch.InvalidInputError, match="level-2 work"):
+    with pytest.raises(hashmatch.InvalidInputError, match="periods must be at most"):
         TMK("PDQF", 15, 10, np.array([2 ** 31 - 1]), rng.random(2), rng.random(2), rng.random((1, 2, 2)),
             rng.random((1, 2, 2)))
+    with pytest.raises(hashmatch.InvalidInputError, match="level-2 work"):
+        TMK("PDQF", 15, 10, np.array([2 ** 20] * 40), rng.random(2), rng.random(2), rng.random((40, 2, 2)),
+            rng.random((40, 2, 2)))
     # The reference's own shape is far inside the bound.
     ref = TMK("PDQF", 15, 10, np.array([2731, 4391, 9767, 14653]), rng.random(32), rng.random(256),
               rng.random((4, 32, 256)), rng.random((4, 32, 256)))
     assert TMK.from_bytes(ref.to_bytes()).level2(ref) > 0.99
-    with pytest.raises(ValueError, match="too large"):
-        hashmatch._core.tmk_level2(np.array([2 ** 31 - 1], np.int32), 1, 1, *[np.zeros(1, np.float32)] * 4)
+    for period in (2 ** 31 - 1, 2 ** 28):  # 2**28 passes the work bound with 1 coefficient: 4 GiB of tables
+        with pytest.raises(ValueError, match="too large"):
+            hashmatch._core.tmk_level2(np.array([period], np.int32), 1, 1, *[np.ones(1, np.float32)] * 4)
 
 
 def test_index_file_claiming_huge_count_is_refused_without_reading(tmp_path):

@@ -38,6 +38,8 @@ _MAX_PERIODS, _MAX_COEFFICIENTS, _MAX_DIMENSION = 64, 1024, 4096
 #: A level-2 score takes sum(periods) x coefficients steps: ~1M for the reference's shape. A
 #: hostile file with periods near 2**31 would otherwise hang every match against it.
 MAX_LEVEL2_WORK = 1 << 24
+#: Longest period (frames): level-2 keeps cos/sin tables of this many doubles (16 MiB at this bound).
+MAX_PERIOD = 1 << 20
 #: Largest .tmk file read by default: the reference's shape is 262 KiB, the header bounds allow ~2 GiB.
 DEFAULT_MAX_TMK_BYTES = 64 << 20
 
@@ -173,6 +175,8 @@ def _shape_problem(periods: np.ndarray, coefficients: int) -> str:
     """Why periods and a coefficient count make no usable TMK, or ''."""
     if (periods <= 0).any():
         return f"periods must be positive, got {periods.tolist()}"
+    if (periods > MAX_PERIOD).any():
+        return f"periods must be at most {MAX_PERIOD:,} frames, got {periods.tolist()}"
     if int(periods.astype(np.int64).sum()) * coefficients > MAX_LEVEL2_WORK:
         return (f"periods {periods.tolist()} x {coefficients} coefficients exceed the level-2 work bound "
                 f"{MAX_LEVEL2_WORK:,} (the reference's shape needs ~1M)")
