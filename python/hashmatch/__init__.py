@@ -19,6 +19,7 @@ from .index import HammingIndex
 from .media import DEFAULT_MAX_PIXELS, load_image
 from . import formats
 from .store import HashDB, Match, Matches, match, open_db
+from .scanning import ScanSummary, scan
 from .tmk import TMK
 from .video import VideoInfo, video_info
 from .video_hashes import VideoHashes, tmk, video_hashes, vpdq
@@ -32,6 +33,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "HashDB",
+    "ScanSummary",
     "Match",
     "Matches",
     "PDQ",
@@ -57,6 +59,7 @@ __all__ = [
     "open_db",
     "pdq",
     "pdq_many",
+    "scan",
     "tmk",
     "video_hashes",
     "video_info",

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 
 from .errors import HashmatchError
 from .image import pdq_many
+from .media import DEFAULT_MAX_PIXELS
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
@@ -176,6 +177,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out=sys.stdout)
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .scanning import scan
+
+    try:
+        summary = scan(args.source, args.db, args.out, engine=args.engine, workers=args.workers,
+                       resume=args.resume, scheduler=args.scheduler, progress=not args.no_progress,
+                       batch_size=args.batch_size, max_pixels=args.max_pixels, max_distance=args.max_distance)
+    except KeyboardInterrupt:
+        print(f"hashmatch: interrupted; {args.out} keeps every finished row: rerun with --resume to continue",
+              file=sys.stderr)
+        return 130
+    s = summary
+    print(f"scanned {s.scanned} files in {s.seconds:.1f} s ({s.files_per_second:.1f} files/s); {args.out} holds "
+          f"{s.files} rows: {s.ok} ok, {s.errors} errors, {s.matched_files} files matched ({s.matches} matches)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hashmatch`` command."""
     parser = argparse.ArgumentParser(prog="hashmatch", description="Perceptual image hash matching.")
@@ -196,6 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dihedral", action="store_true", help="also match rotated and flipped copies")
     m.add_argument("--max-distance", type=int, default=None, help="PDQ distance threshold (default 31)")
     m.set_defaults(func=_cmd_match)
+
+    sc = sub.add_parser("scan", help="hash and match every file of a directory, path list or bucket URL,"
+                                     " one result row per file (resumable)")
+    sc.add_argument("source", metavar="SOURCE", help="a directory, a file of paths (one per line), or a URL"
+                                                     " (s3://, gs://, file://, memory://)")
+    sc.add_argument("--db", required=True, metavar="DB", help="the hash database to match against")
+    sc.add_argument("--out", required=True, metavar="RESULTS", help="results file: .jsonl or .parquet")
+    sc.add_argument("--workers", type=int, default=None, help="worker processes (default: every CPU)")
+    sc.add_argument("--resume", action="store_true", help="continue an interrupted scan into the same RESULTS")
+    sc.add_argument("--engine", choices=["local", "dask"], default="local")
+    sc.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="with --engine dask: the scheduler (default: a local cluster of --workers processes)")
+    sc.add_argument("--batch-size", type=int, default=32, help="files per task (default 32)")
+    sc.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image decoded, in pixels")
+    sc.add_argument("--max-distance", type=int, default=None, help="PDQ distance threshold (default 31)")
+    sc.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sc.set_defaults(func=_cmd_scan)
 
     db = sub.add_parser("db", help="manage a hash database").add_subparsers(dest="db_command", required=True)
     a = db.add_parser("add", help="hash image and video files and add each as an entry")

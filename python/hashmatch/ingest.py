@@ -117,10 +117,28 @@ def query_of(item: Any, dihedral: bool) -> Query:
     if _is_tmk(item):
         return Query(tmk=item, media_type="video")
     if is_video(item):
-        from .video_hashes import video_hashes
-
-        h = video_hashes(item, ("vpdq", "tmk_pdqf", "video_md5"), seconds_per_hash=SECONDS_PER_HASH)
-        return Query(vpdq=h.vpdq, tmk=h.tmk, digests={"video_md5": h.md5} if h.md5 else {}, media_type="video")
+        return video_query(item)
     if dihedral:
         return Query(pdq=list(zip(DIHEDRAL_NAMES, pdq(item, dihedral=True))))
     return Query(pdq=[("original", pdq(item))])
+
+
+#: The video formats a query computes (in one decode pass) and matches.
+QUERY_VIDEO_FORMATS = ("vpdq", "tmk_pdqf", "video_md5")
+
+
+def video_query(video: Any, **limits: Any) -> Query:
+    """The hashes a video is matched on (vPDQ, TMK+PDQF, MD5), from one decode pass; limits go to video_hashes."""
+    return query_of_video_hashes(video_hashes_for_query(video, **limits))
+
+
+def video_hashes_for_query(video: Any, **limits: Any) -> Any:
+    """The VideoHashes a video query needs (vPDQ at the database's sampling, TMK+PDQF, MD5)."""
+    from .video_hashes import video_hashes
+
+    return video_hashes(video, QUERY_VIDEO_FORMATS, seconds_per_hash=SECONDS_PER_HASH, **limits)
+
+
+def query_of_video_hashes(h: Any) -> Query:
+    """The Query of already computed VideoHashes."""
+    return Query(vpdq=h.vpdq, tmk=h.tmk, digests={"video_md5": h.md5} if h.md5 else {}, media_type="video")

@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .errors import InputTypeError, InvalidInputError
+from .errors import InputTypeError, InvalidInputError, MediaNotFoundError
 from .index import HammingIndex, remove_stale_temp_files
 from .ingest import Query, query_of, record_of
 from .records import (DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, PDQ_ALGORITHM_VERSION, Fingerprint, Match,
@@ -76,12 +76,17 @@ CREATE TABLE IF NOT EXISTS tmk_rows (
     average BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fingerprints_by_entry ON fingerprints(entry_id);
-CREATE INDEX IF NOT EXISTS fingerprints_by_value ON fingerprints(format, value);
-CREATE INDEX IF NOT EXISTS fingerprints_by_format ON fingerprints(format);
+CREATE INDEX IF NOT EXISTS digests_by_value ON fingerprints(format, value) WHERE format IN {DIGESTS};
 CREATE INDEX IF NOT EXISTS entries_by_external_id ON entries(source, external_id);
 CREATE INDEX IF NOT EXISTS pdq_rows_by_entry ON pdq_rows(entry_id);
 CREATE INDEX IF NOT EXISTS pdq_rows_by_fingerprint ON pdq_rows(fingerprint_id);
 """
+
+# Exact-match formats are looked up by value; perceptual ones through the in-memory indexes,
+# so only digests pay for a B-tree (a 64-character PDQ value per row would slow bulk adds).
+_DIGEST_FORMATS = ("md5", "sha1", "sha256", "video_md5", "video_sha1", "video_sha256")
+_DIGESTS_SQL = "(" + ", ".join(f"'{f}'" for f in _DIGEST_FORMATS) + ")"
+_SCHEMA = _SCHEMA.replace("{DIGESTS}", _DIGESTS_SQL)
 
 Item = Any  # a path, bytes, file object, PIL image, array, PDQ / hex / 32 bytes, or vPDQ frames
 
@@ -93,8 +98,9 @@ class HashDB:
                  min_quality: int = DEFAULT_MIN_QUALITY,
                  vpdq_query_percent: float = VPDQ_QUERY_MATCH_PERCENT,
                  vpdq_compared_percent: float = VPDQ_COMPARED_MATCH_PERCENT,
-                 tmk_level1: float = 0.7, tmk_level2: float = 0.7) -> None:
+                 tmk_level1: float = 0.7, tmk_level2: float = 0.7, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = bool(read_only)
         self.index_path = self.path.with_name(self.path.name + ".pdq-index")
         self.max_distance = _radius(max_distance)
         self.min_quality = int(min_quality)
@@ -104,6 +110,37 @@ class HashDB:
         if self.path.is_dir():
             raise InvalidInputError(f"{self.path} is a directory; pass the database file's path")
         self._lock = ReadWriteLock()
+        if self.read_only:
+            self._open_read_only()
+        else:
+            self._open_read_write()
+        version = int(self._meta("schema_version"))
+        if version != SCHEMA_VERSION:
+            raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}")
+        self._instance = int(self._meta("instance"))
+        self._index: Optional[HammingIndex] = None
+        self._index_dirty = False
+        self._generation = -1
+        self._removals = -1
+        self._max_row_id = 0
+        self._tmk: Optional[Any] = None  # TMKIndex, built on the first TMK query
+        self._tmk_generation = -1
+        with self._lock.write():
+            self._refresh_index_locked()
+
+    def _open_read_only(self) -> None:
+        # Scan workers share one database: a read-only connection can never write it, and
+        # close() then never saves the index (the parent saves it once before they start).
+        if not self.path.is_file():
+            raise MediaNotFoundError(f"no database at {self.path}; create it with `hashmatch db add` first")
+        try:
+            self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                                         isolation_level=None, check_same_thread=False)
+            self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise InvalidInputError(f"{self.path}: not a hashmatch database ({e})") from e
+
+    def _open_read_write(self) -> None:
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
                                          check_same_thread=False)
@@ -122,20 +159,7 @@ class HashDB:
             # A random id per database file, so that an index file left behind by a deleted
             # database of the same name is never mistaken for this one's at the same generation.
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (str(secrets.randbits(30)),))
-        version = int(self._meta("schema_version"))
-        if version != SCHEMA_VERSION:
-            raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}")
-        self._instance = int(self._meta("instance"))
         remove_stale_temp_files(self.index_path)  # left by processes killed while saving the index
-        self._index: Optional[HammingIndex] = None
-        self._index_dirty = False
-        self._generation = -1
-        self._removals = -1
-        self._max_row_id = 0
-        self._tmk: Optional[Any] = None  # TMKIndex, built on the first TMK query
-        self._tmk_generation = -1
-        with self._lock.write():
-            self._refresh_index_locked()
 
     # ----- writing -------------------------------------------------------------------
 
@@ -238,7 +262,7 @@ class HashDB:
         ids, new_rows = [], []
         for r, fp_rows in zip(records, rows):
             created = r.created if r.created is not None else now
-            entries.append((entry_id, r.uid or os.urandom(16).hex(), r.media_type, r.source, r.external_id,
+            entries.append((entry_id, r.uid or _new_uid(), r.media_type, r.source, r.external_id,
                             _labels_json(r.labels), r.classification, r.media_uri, created,
                             r.updated if r.updated is not None else created, int(bool(r.deleted))))
             ids.append(entry_id)
@@ -281,7 +305,7 @@ class HashDB:
         cur = self._conn.execute(
             "INSERT INTO entries (uid, media_type, source, external_id, labels, classification, media_uri, created,"
             " updated, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.uid or os.urandom(16).hex(), r.media_type, r.source, r.external_id, _labels_json(r.labels),
+            (r.uid or _new_uid(), r.media_type, r.source, r.external_id, _labels_json(r.labels),
              r.classification, r.media_uri, created, r.updated if r.updated is not None else created,
              int(bool(r.deleted))))
         return int(cur.lastrowid)
@@ -349,9 +373,16 @@ class HashDB:
         frames matched), TMK+PDQF at level 1 then level 2, and the file MD5 exactly; one Match
         per entry and format.
         """
+        if max_distance is not None:
+            _radius(max_distance)  # a bad threshold fails before the media is hashed
+        return self.match_query(query_of(item, dihedral), max_distance=max_distance, min_quality=min_quality)
+
+    def match_query(self, query: Query, *, max_distance: Optional[int] = None,
+                    min_quality: Optional[int] = None) -> Matches:
+        """Entries that match hashes already computed (an ``ingest.Query``), best first."""
         radius = self.max_distance if max_distance is None else _radius(max_distance)
         floor = self.min_quality if min_quality is None else int(min_quality)
-        return self._match_query(query_of(item, dihedral), radius, floor)
+        return self._match_query(query, radius, floor)
 
     def match_hash(self, fmt: str, value: Any, *, max_distance: Optional[int] = None,
                    min_quality: Optional[int] = None) -> Matches:
@@ -455,8 +486,9 @@ class HashDB:
         return Matches(ranked, media_type="video")
 
     def _match_digest(self, fmt: str, value: str) -> List[Match]:
-        rows = self._conn.execute("SELECT DISTINCT entry_id FROM fingerprints WHERE format = ? AND value = ?",
-                                  (fmt, value)).fetchall()
+        # The repeated IN term lets SQLite use the partial index on digests.
+        rows = self._conn.execute("SELECT DISTINCT entry_id FROM fingerprints WHERE format = ? AND value = ?"
+                                  f" AND format IN {_DIGESTS_SQL}", (fmt, value)).fetchall()
         entries = self._entries([r[0] for r in rows])
         return [replace(self._make_match(entries[e], 0, "original"), format=fmt) for e in sorted(entries)]
 
@@ -649,7 +681,7 @@ class HashDB:
         if self._conn is None:
             return
         try:
-            if self._index is not None and self._index_dirty:
+            if self._index is not None and self._index_dirty and not self.read_only:
                 self.save_index()
         finally:
             self._conn.close()
@@ -733,6 +765,8 @@ class HashDB:
     def _transaction(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue
         # (up to the connection timeout) instead of failing half-way.
+        if self.read_only:
+            raise InvalidInputError(f"{self.path} was opened with read_only=True; open it without read_only to write")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -753,6 +787,12 @@ def _chunks(items: List[int], size: int = 900) -> Iterator[List[int]]:
     # SQLite limits the number of bound parameters per statement.
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _new_uid() -> str:
+    """32 hex characters: nanoseconds then 64 random bits, so new uids append to the uid B-tree
+    (random uids made each insert a random B-tree write, slowing ten-million-entry imports)."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def _tmk_average(data: bytes) -> bytes:
