@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import sqlite3
 import time
@@ -48,6 +49,18 @@ def _writer(path: str, seed: int, progress: int) -> None:
             if ids:
                 db.remove(rng.sample(ids, min(len(ids), rng.randint(1, 3))))
         os.write(progress, b".")
+
+
+def _read_until(fd: int, op: bytes, timeout: float = 30.0) -> bytes:
+    """The child's progress bytes up to and including its next start of `op`."""
+    trail = b""
+    deadline = time.monotonic() + timeout
+    while not trail.endswith(op):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 1) if ready else b""
+        assert chunk, f"the writer stopped before starting {_OPS[op]}: {trail[-40:]!r}"
+        trail += chunk
+    return trail
 
 
 def _live_rows(path) -> set:
@@ -108,11 +121,14 @@ def test_sigkill_at_random_moments_never_leaves_an_inconsistent_database(tmp_pat
             finally:
                 os._exit(1)
         os.close(write_end)
-        time.sleep(rng.uniform(0.002, 0.06))
+        # Each run aims at one kind of write (in turn): wait until the child starts one, then
+        # kill it a random moment later, so every kind is hit however fast this machine is.
+        trail = _read_until(read_end, list(_OPS)[run % len(_OPS)])
+        time.sleep(rng.uniform(0, 0.01))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         with os.fdopen(read_end, "rb") as f:
-            trail = f.read()
+            trail += f.read()
         if trail and trail[-1:] != b".":
             interrupted[_OPS[trail[-1:]]] += 1
         trusted += _check(path)[1]
