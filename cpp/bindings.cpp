@@ -126,9 +126,15 @@ py::tuple content_box(const py::array& image, int tolerance, double max_outliers
   return py::make_tuple(b.top, b.bottom, b.left, b.right);
 }
 
-py::tuple pdq_features(const py::array_t<float, py::array::c_style>& luma) {
-  if (luma.ndim() != 2 || luma.shape(0) < 1 || luma.shape(1) < 1)
+// Takes any array and checks its shape before converting: pybind11's implicit conversion would
+// first copy a broadcast (zero-stride) array of any claimed size into float32.
+py::tuple pdq_features(const py::array& luma_in) {
+  if (luma_in.ndim() != 2 || luma_in.shape(0) < 1 || luma_in.shape(1) < 1)
     throw py::value_error("luma must be a non-empty 2-D float32 array");
+  if (luma_in.shape(0) > (1 << 30) || luma_in.shape(1) > (1 << 30))
+    throw py::value_error("luma dimensions too large");
+  const auto luma = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(luma_in);
+  if (!luma) throw py::type_error("luma must be convertible to float32");
   py::array_t<float> out(hp::kFeatureCount);
   int q;
   {
@@ -185,8 +191,17 @@ double* sums_buffer(py::array& a, std::size_t n, const char* name) {
   return static_cast<double*>(a.mutable_data());
 }
 
+// Above this the Bessel functions overflow (libstdc++ throws a bare runtime_error).
+constexpr double kMaxKernelBeta = 512.0;  // the error message below says so
+// Level-2 scores cost sum(periods) * coefficients steps and a cos/sin table per period: the
+// reference's shape needs ~1M; this bound (256x that) keeps a hostile shape from hanging a scan.
+constexpr double kMaxLevel2Work = 1 << 28;
+constexpr int kMaxLevel2Period = 1 << 20;  // 19 hours at 15 fps; the reference's longest is 14653
+
 F32 tmk_kernel_coefficients(int count, double beta) {
   if (count <= 0 || count > 4096) throw py::value_error("count must be in 1..4096");
+  if (!(beta > 0.0 && beta <= kMaxKernelBeta))
+    throw py::value_error("beta must be in (0, 512]");
   F32 out(count);
   {
     py::gil_scoped_release release;
@@ -250,6 +265,13 @@ double tmk_level2(const I32& periods, int num_coefficients, int dim, const F32& 
                   const F32& cos_b, const F32& sin_b) {
   const TmkShape s = tmk_shape(periods, num_coefficients, dim);
   for (const F32* a : {&cos_a, &sin_a, &cos_b, &sin_b}) check_size(*a, s.block_size(), "cos/sin features");
+  double work = 0.0;
+  for (int p : s.periods) {
+    // level2 keeps a cos and a sin table of `period` doubles each.
+    if (p > kMaxLevel2Period) throw py::value_error("TMK period too large for a level-2 score");
+    work += static_cast<double>(p) * num_coefficients;
+  }
+  if (work > kMaxLevel2Work) throw py::value_error("TMK periods x coefficients too large for a level-2 score");
   py::gil_scoped_release release;
   return ht::level2(s.shape, cos_a.data(), sin_a.data(), cos_b.data(), sin_b.data());
 }
@@ -272,6 +294,8 @@ py::array_t<T> to_array(const T* data, std::size_t n) {
   if (n) std::memcpy(out.mutable_data(), data, n * sizeof(T));
   return out;
 }
+
+constexpr double kMaxKnnResults = 1 << 27;
 
 class PyHammingIndex {
  public:
@@ -307,6 +331,8 @@ class PyHammingIndex {
   py::tuple knn(const CodesArray& queries, int k, int threads) {
     const std::size_t nq = code_rows(queries, "queries");
     if (k < 1) throw py::value_error("k must be at least 1");
+    // The result is (nq, k) however few codes are held: refuse sizes no caller can mean.
+    if (static_cast<double>(nq) * k > kMaxKnnResults) throw py::value_error("queries x k too large");
     py::array_t<std::int32_t> distances({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
     py::array_t<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
     std::int32_t* d = distances.mutable_data();

@@ -18,10 +18,16 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import formats
-from .errors import HashFormatError, InvalidInputError
+from .errors import HashFormatError, InvalidInputError, ResourceLimitError
 from .records import ALGORITHM_VERSIONS, Fingerprint, Record
+from .tmk import DEFAULT_MAX_TMK_BYTES, read_tmk_bytes
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: Longest line of an imported hash list: a vPDQ signal string of a 6-hour video at one frame a
+#: second is ~2 MiB, a JSON Lines entry with a .tmk in base64 ~350 KiB.
+DEFAULT_MAX_LINE_BYTES = 16 << 20
+_READ_CHUNK = 1 << 20
 
 #: Columns of a CSV hash list besides the value column, and the header names accepted for each.
 _CSV_COLUMNS = {
@@ -118,6 +124,8 @@ def read_jsonl(text: str, name: str) -> List[Record]:
             raise HashFormatError(f"{where}: not JSON ({e.msg})") from None
         except ValueError as e:
             raise HashFormatError(f"{where}: {e}") from None
+        except RecursionError:
+            raise HashFormatError(f"{where}: JSON nested too deeply") from None
         r = record_from_json(obj, where)
         if r.uid is not None:
             if r.uid in seen:
@@ -153,11 +161,13 @@ def read_csv(text: str, name: str, fmt: Optional[str] = None) -> List[Record]:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         raise HashFormatError(f"{name}:1: empty CSV file") from None
+    except csv.Error as e:
+        raise HashFormatError(f"{name}:1: not CSV ({e})") from None
     col, fmt = _value_column(header, fmt, name)
     codec = formats.get(fmt)
     cols = {key: next((header.index(n) for n in names if n in header), None) for key, names in _CSV_COLUMNS.items()}
     records, seen = [], {}
-    for lineno, row in enumerate(reader, 2):
+    for lineno, row in enumerate(_csv_rows(reader, name), 2):
         if not row or all(not c.strip() for c in row):
             continue
         where = f"{name}:{lineno}"
@@ -180,6 +190,18 @@ def read_csv(text: str, name: str, fmt: Optional[str] = None) -> List[Record]:
         records.append(Record(get("media_type") or _media_of(codec), [fp], get("source") or None,
                               get("external_id") or None, labels, get("classification") or None, uid))
     return records
+
+
+def _csv_rows(reader: Any, name: str) -> Iterable[List[str]]:
+    """The reader's rows; a malformed row (stray newline, NUL, oversized field) is a HashFormatError."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise HashFormatError(f"{name}:{reader.line_num}: not CSV ({e})") from None
+        yield row
 
 
 def export_list(records: Iterable[Record], fmt: Optional[str], out: IO[str]) -> int:
@@ -284,23 +306,65 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 # ----- reading any of them -------------------------------------------------------------
 
-def read_file(path: PathLike, *, fmt: Optional[str] = None) -> List[Record]:
+def read_file(path: PathLike, *, fmt: Optional[str] = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+              max_tmk_bytes: int = DEFAULT_MAX_TMK_BYTES) -> List[Record]:
     """Records from any hash-list file, its kind recognised from the content."""
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            data = f.read()
+            return read_stream(f, name, fmt=fmt, max_line_bytes=max_line_bytes, max_tmk_bytes=max_tmk_bytes)
     except FileNotFoundError:
         from .errors import MediaNotFoundError
 
         raise MediaNotFoundError(f"no such file: {name!r}") from None
-    return read_bytes(data, name, fmt=fmt)
 
 
-def read_bytes(data: bytes, name: str, *, fmt: Optional[str] = None) -> List[Record]:
+def read_stream(stream: IO[bytes], name: str, *, fmt: Optional[str] = None,
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, max_tmk_bytes: int = DEFAULT_MAX_TMK_BYTES
+                ) -> List[Record]:
+    """Records from a binary stream, read in chunks: a line over max_line_bytes stops the read there."""
+    head = stream.read(_READ_CHUNK)
+    if head[:4] == b"TMK1":
+        return [_read_tmk(read_tmk_bytes(stream, name, max_tmk_bytes, head), name, max_tmk_bytes)]
+    bound = _LineBound(name, max_line_bytes)
+    chunks = []
+    while head:
+        bound.feed(head)
+        chunks.append(head)
+        head = stream.read(_READ_CHUNK)
+    return read_bytes(b"".join(chunks), name, fmt=fmt, max_line_bytes=None)
+
+
+class _LineBound:
+    """Raises ResourceLimitError once a line fed so far, in chunks, is longer than the bound."""
+
+    def __init__(self, name: str, max_line_bytes: int) -> None:
+        self.name, self.limit = name, max_line_bytes
+        self.current = 0  # bytes of the line still open at the end of the last chunk
+        self.lineno = 1
+
+    def feed(self, chunk: bytes) -> None:
+        lengths = list(map(len, chunk.split(b"\n")))
+        lengths[0] += self.current
+        if max(lengths) > self.limit:
+            line = self.lineno + next(i for i, n in enumerate(lengths) if n > self.limit)
+            raise ResourceLimitError(f"{self.name}:{line}: a line longer than max_line_bytes={self.limit:,}"
+                                     f" (pass a larger max_line_bytes if this list is trusted)")
+        self.current = lengths[-1]
+        self.lineno += len(lengths) - 1
+
+
+def read_bytes(data: bytes, name: str, *, fmt: Optional[str] = None,
+               max_line_bytes: Optional[int] = DEFAULT_MAX_LINE_BYTES,
+               max_tmk_bytes: int = DEFAULT_MAX_TMK_BYTES) -> List[Record]:
     """Records from the bytes of a hash-list file (JSON Lines, CSV, list, vPDQ text, .tmk)."""
     if data[:4] == b"TMK1":
-        return [_read_tmk(data, name)]
+        return [_read_tmk(data, name, max_tmk_bytes)]
+    if max_line_bytes is not None:
+        bound = _LineBound(name, max_line_bytes)
+        view = memoryview(data)
+        for i in range(0, len(data), _READ_CHUNK):
+            bound.feed(bytes(view[i:i + _READ_CHUNK]))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -318,8 +382,11 @@ def read_bytes(data: bytes, name: str, *, fmt: Optional[str] = None) -> List[Rec
     return read_list(text, name)
 
 
-def _read_tmk(data: bytes, name: str) -> Record:
+def _read_tmk(data: bytes, name: str, max_tmk_bytes: int = DEFAULT_MAX_TMK_BYTES) -> Record:
+    from .tmk import _parse_header
+
     codec = formats.get("tmk_pdqf")
+    _parse_header(data, name, max_tmk_bytes)  # the size bound, before the codec parses it all
     fp = _validated(Fingerprint("tmk_pdqf", "", None, ALGORITHM_VERSIONS["tmk_pdqf"], {}, data), name)
     return Record(_media_of(codec), [fp], uid=_uid_of(name))
 
@@ -430,6 +497,7 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a hash list")
 
 
-__all__ = ["export", "export_csv", "export_files", "export_jsonl", "export_list", "read_bytes", "read_csv",
-           "read_file", "read_jsonl", "read_list", "read_vpdq_file", "record_from_json", "record_to_json"]
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "export", "export_csv", "export_files", "export_jsonl", "export_list",
+           "read_bytes", "read_csv", "read_file", "read_jsonl", "read_list", "read_stream", "read_vpdq_file",
+           "record_from_json", "record_to_json"]
 

@@ -20,18 +20,20 @@ which still fall back to brute force, per search, where probing would cost more 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _core
-from .errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError
+from .errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError, ResourceLimitError
 
 CODE_BYTES = 32
 CODE_BITS = 256
@@ -42,6 +44,8 @@ _VERSION = 1
 # then a 32-byte BLAKE2b digest of everything before it.
 _HEADER = struct.Struct("<8sIIqQ")
 _DIGEST_BYTES = 32
+#: Most (query, neighbour) slots one search() returns; the core refuses more (2**27).
+MAX_KNN_RESULTS = 1 << 27
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -174,6 +178,9 @@ class HammingIndex:
         """(distances, ids), each (nq, k): the k nearest, ties by id; missing slots are -1 / -1."""
         q = _codes(queries, "queries")
         kk = _int(k, "k", 1)
+        if len(q) * kk > MAX_KNN_RESULTS:
+            raise ResourceLimitError(f"search returns (queries, k) arrays: {len(q):,} x {kk:,} is over "
+                                     f"{MAX_KNN_RESULTS:,} results; ask for a smaller k or fewer queries at once")
         with self._lock:
             return self._core.knn(q, kk, _threads(threads))
 
@@ -267,6 +274,25 @@ class HammingIndex:
         except InvalidInputError as exc:
             raise HashFormatError(f"{path}: Hamming index holds invalid entries: {exc}") from None
         return index
+
+
+def remove_stale_temp_files(path: PathLike, older_than: float = 3600.0) -> int:
+    """Delete temp files save() left for `path` when its process died mid-write; returns the count.
+
+    Only files untouched for `older_than` seconds go: a save in progress (another process's)
+    writes to its file continuously and renames it within seconds.
+    """
+    target = Path(path)
+    cutoff = time.time() - older_than
+    removed = 0
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except OSError:  # gone already, or not ours to remove
+            pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -15,7 +15,7 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import DecodeError, InputTypeError, InvalidInputError, MediaNotFoundError, ResourceLimitError
+from .errors import DecodeError, HashmatchError, InputTypeError, InvalidInputError, MediaNotFoundError, ResourceLimitError
 
 #: Largest image, in pixels, decoded by default: above every camera and most panoramas,
 #: below Pillow's own decompression-bomb refusal (about 179 million).
@@ -98,12 +98,14 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
 
 
 def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, max_pixels: int) -> np.ndarray:
+    # Pillow's format plugins raise more than their documented errors on hostile bytes
+    # (struct.error, IndexError, KeyError, ...): any of them means "not a decodable image".
     try:
         im = Image.open(fp)
     except Image.DecompressionBombError as e:
         raise _bomb(name, e, max_pixels) from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise DecodeError(f"{name}: not a decodable image ({e})") from e
+    except Exception as e:
+        raise DecodeError(f"{name}: not a decodable image ({type(e).__name__}: {e})") from e
     with im:
         _check_pixels(im.size, max_pixels, name)
         if fast_decode and im.format == "JPEG":
@@ -112,9 +114,16 @@ def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, m
             im.load()
         except Image.DecompressionBombError as e:
             raise _bomb(name, e, max_pixels) from e
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-            raise DecodeError(f"{name}: corrupt or truncated image ({e})") from e
-        return _pil_to_array(im, exif_transpose=exif_transpose)
+        except HashmatchError:
+            raise
+        except Exception as e:
+            raise DecodeError(f"{name}: corrupt or truncated image ({type(e).__name__}: {e})") from e
+        try:
+            return _pil_to_array(im, exif_transpose=exif_transpose)
+        except HashmatchError:
+            raise
+        except Exception as e:
+            raise DecodeError(f"{name}: cannot convert the decoded image ({type(e).__name__}: {e})") from e
 
 
 def _bomb(name: str, error: Exception, max_pixels: int) -> ResourceLimitError:

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .errors import InputTypeError, InvalidInputError, MediaNotFoundError
-from .index import HammingIndex
+from .index import HammingIndex, remove_stale_temp_files
 from .ingest import Query, query_of, record_of
 from .records import (DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, PDQ_ALGORITHM_VERSION, Fingerprint, Match,
                       Matches, Record)
@@ -159,6 +159,7 @@ class HashDB:
             # A random id per database file, so that an index file left behind by a deleted
             # database of the same name is never mistaken for this one's at the same generation.
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (str(secrets.randbits(30)),))
+        remove_stale_temp_files(self.index_path)  # left by processes killed while saving the index
 
     # ----- writing -------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import IO, Union
 import numpy as np
 
 from . import _core
-from .errors import HashFormatError, InvalidInputError
+from .errors import HashFormatError, InvalidInputError, ResourceLimitError
 
 #: The reference's defaults: 15 fps, Poullot's periods (frames) and 32 coefficients of exp(32 cos x).
 TMK_FRAMES_PER_SECOND = 15
@@ -35,6 +35,13 @@ _MAGIC = b"TMK1FVEC"
 _HEADER = struct.Struct("<8s4s5i")
 # Bounds far above any real TMK, so a hostile header cannot ask for a huge allocation.
 _MAX_PERIODS, _MAX_COEFFICIENTS, _MAX_DIMENSION = 64, 1024, 4096
+#: A level-2 score takes sum(periods) x coefficients steps: ~1M for the reference's shape. A
+#: hostile file with periods near 2**31 would otherwise hang every match against it.
+MAX_LEVEL2_WORK = 1 << 24
+#: Longest period (frames): level-2 keeps cos/sin tables of this many doubles (16 MiB at this bound).
+MAX_PERIOD = 1 << 20
+#: Largest .tmk file read by default: the reference's shape is 262 KiB, the header bounds allow ~2 GiB.
+DEFAULT_MAX_TMK_BYTES = 64 << 20
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -71,6 +78,9 @@ class TMK:
                 raise InvalidInputError(f"TMK {name} must have shape {(p, m, d)}, got {getattr(self, name).shape}")
         if len(self.algorithm.encode("ascii", "replace")) != 4:
             raise InvalidInputError(f"TMK algorithm must be a 4-character magic, got {self.algorithm!r}")
+        problem = _shape_problem(self.periods, m)
+        if problem:
+            raise InvalidInputError(f"TMK {problem}")
 
     @property
     def dimension(self) -> int:
@@ -122,10 +132,10 @@ class TMK:
                          self.sin_features.astype("<f4").tobytes()])
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, source: str = "<tmk>") -> "TMK":
+    def from_bytes(cls, data: bytes, *, source: str = "<tmk>", max_bytes: int = DEFAULT_MAX_TMK_BYTES) -> "TMK":
         """Parse ``.tmk`` bytes; malformed input raises HashFormatError naming what is wrong."""
         data = bytes(data)
-        fps, p, m, d, count, expected = _parse_header(data, source)
+        fps, p, m, d, count, expected = _parse_header(data, source, max_bytes)
         if len(data) != expected:
             what = "truncated" if len(data) < expected else "has trailing bytes"
             raise HashFormatError(f"{source}: {what}: {len(data)} bytes, the header says {expected}")
@@ -135,8 +145,9 @@ class TMK:
             parts.append(np.frombuffer(data, dtype, n, offset).astype(dtype[1:]))
             offset += 4 * n
         periods, coefficients, pure, cos, sin = parts
-        if (periods <= 0).any():
-            raise HashFormatError(f"{source}: periods must be positive, got {periods.tolist()}")
+        problem = _shape_problem(periods, m)
+        if problem:
+            raise HashFormatError(f"{source}: {problem}")
         if not all(np.isfinite(a).all() for a in (coefficients, pure, cos, sin)):
             raise HashFormatError(f"{source}: feature values must be finite numbers")
         return cls(TMK_ALGORITHM, fps, count, periods, coefficients, pure, cos.reshape(p, m, d), sin.reshape(p, m, d))
@@ -151,16 +162,28 @@ class TMK:
                 f.write(data)
 
     @classmethod
-    def read(cls, path_or_file: PathOrFile) -> "TMK":
-        """Read a ``.tmk`` file from a path or a binary file object."""
+    def read(cls, path_or_file: PathOrFile, *, max_bytes: int = DEFAULT_MAX_TMK_BYTES) -> "TMK":
+        """Read a ``.tmk`` file from a path or a binary file object (at most max_bytes long)."""
         if hasattr(path_or_file, "read"):
-            return _read_stream(path_or_file, getattr(path_or_file, "name", "<file>"))
+            return _read_stream(path_or_file, getattr(path_or_file, "name", "<file>"), max_bytes)
         path = os.fspath(path_or_file)
         with open(path, "rb") as f:
-            return _read_stream(f, path)
+            return _read_stream(f, path, max_bytes)
 
 
-def _parse_header(data: bytes, source: str):
+def _shape_problem(periods: np.ndarray, coefficients: int) -> str:
+    """Why periods and a coefficient count make no usable TMK, or ''."""
+    if (periods <= 0).any():
+        return f"periods must be positive, got {periods.tolist()}"
+    if (periods > MAX_PERIOD).any():
+        return f"periods must be at most {MAX_PERIOD:,} frames, got {periods.tolist()}"
+    if int(periods.astype(np.int64).sum()) * coefficients > MAX_LEVEL2_WORK:
+        return (f"periods {periods.tolist()} x {coefficients} coefficients exceed the level-2 work bound "
+                f"{MAX_LEVEL2_WORK:,} (the reference's shape needs ~1M)")
+    return ""
+
+
+def _parse_header(data: bytes, source: str, max_bytes: int = DEFAULT_MAX_TMK_BYTES):
     """(fps, P, m, d, frame count, expected file size) from a checked header."""
     if len(data) < _HEADER.size:
         raise HashFormatError(f"{source}: {len(data)} bytes, shorter than the {_HEADER.size}-byte .tmk header")
@@ -175,11 +198,20 @@ def _parse_header(data: bytes, source: str):
             raise HashFormatError(f"{source}: number of {name} must be in 1..{high}, got {value}")
     if count < 0:
         raise HashFormatError(f"{source}: frame count must be >= 0, got {count}")
-    return fps, p, m, d, count, _HEADER.size + 4 * (p + m + d + 2 * p * m * d)
+    size = _HEADER.size + 4 * (p + m + d + 2 * p * m * d)
+    if size > max_bytes:
+        raise ResourceLimitError(f"{source}: the .tmk header says {size:,} bytes, over max_bytes={max_bytes:,}")
+    return fps, p, m, d, count, size
 
 
-def _read_stream(f: IO[bytes], source: str) -> TMK:
-    # The header says how long the file must be: read that much and one byte more, never all of it.
-    head = f.read(_HEADER.size)
-    expected = _parse_header(head, source)[-1]
-    return TMK.from_bytes(head + f.read(expected - _HEADER.size + 1), source=source)
+def read_tmk_bytes(f: IO[bytes], source: str, max_bytes: int = DEFAULT_MAX_TMK_BYTES, head: bytes = b"") -> bytes:
+    """The bytes of a .tmk file from a stream (after `head`, already read): what its header says, plus one."""
+    # Read that much and one byte more (so trailing bytes are seen), never the whole stream.
+    if len(head) < _HEADER.size:
+        head += f.read(_HEADER.size - len(head))
+    expected = _parse_header(head, source, max_bytes)[-1]
+    return head + f.read(max(0, expected + 1 - len(head)))
+
+
+def _read_stream(f: IO[bytes], source: str, max_bytes: int = DEFAULT_MAX_TMK_BYTES) -> TMK:
+    return TMK.from_bytes(read_tmk_bytes(f, source, max_bytes), source=source, max_bytes=max_bytes)

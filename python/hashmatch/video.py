@@ -30,6 +30,8 @@ DEFAULT_MAX_DURATION = 6 * 3600.0
 DEFAULT_MAX_HASHED_FRAMES = 200_000
 
 _BATCH = 32  # frames per native hashing call: enough to amortise the call, small in memory
+_BATCH_PIXELS = 1 << 26  # ...and at most ~200 MB of RGB frames in one batch, whatever their size
+_IN_FLIGHT = 2  # batches submitted and not yet hashed: decoding never runs far ahead of hashing
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class _Video:
             self.close()
             raise ResourceLimitError(f"{self.name}: {duration:.0f} s long, over max_duration={max_duration:.0f} s")
         self.max_duration = max_duration
+        self.max_frame_pixels = max_frame_pixels
         self.info = VideoInfo(width, height, self.fps, duration, ctx.name)
         self.exact_start = (stream.start_time * stream.time_base
                             if stream.start_time is not None and stream.time_base is not None else Fraction(0))
@@ -101,6 +104,10 @@ class _Video:
                     t = n / self.fps if self.fps else 0.0
                 if t > self.max_duration:
                     raise ResourceLimitError(f"{self.name}: runs past max_duration={self.max_duration:.0f} s")
+                # The stream header is only a claim: a stream may change frame size mid-way.
+                if frame.width * frame.height > self.max_frame_pixels:
+                    raise ResourceLimitError(f"{self.name}: frame {n} is {frame.width}x{frame.height}, over "
+                                             f"max_frame_pixels={self.max_frame_pixels:,}")
                 yield n, t, frame
                 n += 1
         except av.error.FFmpegError as e:
@@ -161,6 +168,7 @@ class VPDQSampler:
         self._pending: List[Tuple[List[Tuple[int, float]], "Future"]] = []
         self._meta: List[Tuple[int, float]] = []
         self._pixels: List[np.ndarray] = []
+        self._batch_pixels = 0
         self._count = 0
 
     def push(self, n: int, t: float, frame: "object") -> None:
@@ -174,13 +182,18 @@ class VPDQSampler:
         pixels = frame.to_ndarray(format="rgb24")
         self._pixels.append(_trim(pixels) if self.trim_borders else pixels)
         self._meta.append((n, t))
-        if len(self._pixels) >= _BATCH:
+        self._batch_pixels += frame.width * frame.height
+        if len(self._pixels) >= _BATCH or self._batch_pixels >= _BATCH_PIXELS:
             self._flush()
 
     def _flush(self) -> None:
         if self._pixels:
+            # Wait for older batches first, so frames held in memory stay bounded however fast FFmpeg decodes.
+            unfinished = [f for _, f in self._pending if not f.done()]
+            for future in unfinished[:max(0, len(unfinished) - _IN_FLIGHT + 1)]:
+                future.exception()
             self._pending.append((self._meta, self._pool.submit(_core.pdq_hash_many, self._pixels, self.threads)))
-            self._meta, self._pixels = [], []
+            self._meta, self._pixels, self._batch_pixels = [], [], 0
 
     def abort(self) -> None:
         """Stop without results (the decode failed): wait for in-flight batches, drop them."""

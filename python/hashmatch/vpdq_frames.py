@@ -102,6 +102,8 @@ def from_signal(text: str, *, source: str = "<vpdq signal>") -> List[VPDQFrame]:
         items = json.loads(text or "[]")
     except json.JSONDecodeError as e:
         raise HashFormatError(f"{source}: not a JSON list of frames ({e})") from None
+    except RecursionError:
+        raise HashFormatError(f"{source}: not a JSON list of frames (nested too deeply)") from None
     if not isinstance(items, list):
         raise HashFormatError(f"{source}: expected a JSON list of frames, got {type(items).__name__}")
     frames = []
