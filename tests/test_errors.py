@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -107,10 +106,9 @@ def test_png_with_corrupt_data_is_a_decode_error():
 
 def test_decompression_bomb_refused_quickly():
     bomb = _png_header(50_000, 50_000)
-    start = time.perf_counter()
+    # Refused from the header, nothing decoded (tests/test_limits.py bounds its peak memory).
     with pytest.raises(ResourceLimitError, match="max_pixels"):
         hashmatch.pdq(bomb)
-    assert time.perf_counter() - start < 5  # refused from the header, nothing decoded
     with pytest.raises(ResourceLimitError):
         hashmatch.pdq(_jpeg((300, 200)), max_pixels=300 * 200 - 1)
     assert hashmatch.pdq(_jpeg((300, 200)), max_pixels=300 * 200).quality > 0

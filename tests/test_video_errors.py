@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -73,10 +72,9 @@ def test_audio_only(tmp_path):
 def test_huge_dimensions_refused_from_the_header(tmp_path):
     p = tmp_path / "huge.y4m"
     p.write_bytes(b"YUV4MPEG2 W100000 H100000 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + b"\x80" * 4096)
-    start = time.perf_counter()
+    # Refused before any frame is allocated (tests/test_limits.py bounds its peak memory).
     with pytest.raises((hashmatch.ResourceLimitError, hashmatch.DecodeError)):
         hashmatch.vpdq(p)
-    assert time.perf_counter() - start < 5
 
 
 def test_limits_are_configurable(good):
