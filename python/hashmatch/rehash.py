@@ -75,11 +75,7 @@ def compute_formats(media_type: str, path: str, wanted: Sequence[str]) -> List[F
 
             h = pdq(path)
             out.append(pdq_fingerprint(h, h.quality))
-        digests = [f for f in ("md5", "sha256") if f in wanted]
-        if digests:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            out += [Fingerprint(f, hashlib.new(f, data).hexdigest()) for f in digests]
+        out += [Fingerprint(f, _file_digest(path, f)) for f in ("md5", "sha256") if f in wanted]
         return out
     from .video_hashes import video_hashes
 
@@ -98,13 +94,18 @@ def _check_same_media(r: Record) -> None:
     held = {f.format: f.value for f in r.fingerprints}
     for fmt, algorithm in (("md5", "md5"), ("sha256", "sha256"), ("video_md5", "md5"), ("video_sha256", "sha256")):
         if fmt in held:
-            digest = hashlib.new(algorithm)
-            with open(r.media_uri, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-            if digest.hexdigest() != held[fmt]:
+            if _file_digest(r.media_uri, algorithm) != held[fmt]:
                 raise MediaChangedError(f"{r.media_uri} no longer matches the entry's {fmt}: not the same media")
             return
+
+
+def _file_digest(path: str, algorithm: str) -> str:
+    """The hex digest of a file, read in 1 MiB chunks (media can be gigabytes)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class MediaChangedError(HashmatchError):

@@ -434,7 +434,7 @@ class HashDB:
         stamps: Dict[int, set] = defaultdict(set)
         for (variant, _), found in zip(query.pdq, hits):
             for row_id, d in found:
-                fp_id, entry_id, quality, frame, timestamp, fmt = rows[row_id]
+                fp_id, entry_id, quality, frame, timestamp = rows[row_id]
                 if frame is not None and quality is not None and quality < floor:
                     continue  # a poor frame of a stored video is not matched, as vPDQ does
                 if frame is not None:
@@ -460,7 +460,7 @@ class HashDB:
         owner: Dict[int, int] = {}
         for i, found in enumerate(hits):
             for row_id, d in found:
-                fp_id, entry_id, quality, frame, timestamp, fmt = rows[row_id]
+                fp_id, entry_id, quality, frame, timestamp = rows[row_id]
                 if quality is not None and quality < floor:
                     continue
                 owner[fp_id] = entry_id
@@ -558,8 +558,8 @@ class HashDB:
         for chunk in _chunks(row_ids):
             marks = ",".join("?" * len(chunk))
             for r in self._conn.execute(
-                    "SELECT r.id, r.fingerprint_id, r.entry_id, r.quality, r.frame_number, r.timestamp, f.format"
-                    f" FROM pdq_rows r JOIN fingerprints f ON f.id = r.fingerprint_id WHERE r.id IN ({marks})",
+                    "SELECT id, fingerprint_id, entry_id, quality, frame_number, timestamp"
+                    f" FROM pdq_rows WHERE id IN ({marks})",
                     chunk):
                 out[r[0]] = r[1:]
         return out
