@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -86,3 +87,27 @@ def textured(seed: int, width: int = 256, height: int = 192, frames: int = 60,
         w, h = rng.integers(20, 120, size=2)
         field[y:y + h, x:x + w] = rng.integers(0, 256, size=3, dtype=np.uint8)
     return pan(field, width, height, frames, seed, motion)
+
+
+def encode(path: Path, frame: Callable[[int], np.ndarray], frames: int, fps: int = 30, codec: str = "libx264",
+           options: Optional[dict] = None, pix_fmt: str = "yuv420p",
+           pts: Optional[Callable[[int], int]] = None, time_base: Optional[Fraction] = None) -> Path:
+    """Encode frames 0..frames-1 with any codec and encoder options; pts(i) (in time_base) makes VFR."""
+    import av
+
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(codec, rate=fps, options=dict(options or {}))
+        first = frame(0)
+        stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], pix_fmt
+        if time_base is not None:
+            stream.codec_context.time_base = time_base
+            stream.time_base = time_base
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(frame(i), format="rgb24")
+            if pts is not None:
+                f.pts, f.time_base = pts(i), time_base
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

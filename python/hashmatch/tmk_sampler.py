@@ -11,10 +11,8 @@ which PyAV's reformat runs too.
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,7 +23,6 @@ from .tmk import (TMK, TMK_ALGORITHM, TMK_FEATURE_DIMENSION, TMK_FOURIER_COEFFIC
 
 TMK_FRAME_SIZE = 64  # the reference scales every frame to 64x64 before PDQF
 _BATCH = 64  # 64x64 frames per native call: ~0.8 MB, enough to amortise the call
-_IN_FLIGHT = 32  # decoded frames waiting for the scaler: bounds the memory they hold
 
 
 class SlotClock:
@@ -62,56 +59,125 @@ class SlotClock:
         return before, count - before
 
 
+def plan_slots(times: Sequence[Fraction], durations: Sequence[Optional[Fraction]], stream_fps: float
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """(first slot, slot count) of every frame, for frames at `times` lasting `durations`, in output order.
+
+    A frame's slots are the ones SlotClock gives it plus those it fills again before the
+    next frame that has slots of its own (FFmpeg repeats the last frame it output), so
+    each frame's slots are one contiguous run and frames with none need not be decoded.
+    """
+    clock = SlotClock(TMK_FRAMES_PER_SECOND, stream_fps)
+    first, count = np.zeros(len(times), np.int64), np.zeros(len(times), np.int64)
+    previous, slots = -1, 0
+    for i, (t, duration) in enumerate(zip(times, durations)):
+        before, own = clock.push(t, duration)
+        if previous < 0:
+            before, own = 0, before + own  # FFmpeg fills leading slots with the first frame itself
+        if before:
+            count[previous] += before
+        if own:
+            first[i], count[i], previous = slots + before, own, i
+        slots += before + own
+    return first, count
+
+
 class TMKSampler:
-    """Feeds one decode pass into TMK running sums: 64x64 RGB frames, PDQF and sums in the core."""
+    """TMK+PDQF as a frame sink: 64x64 RGB frames into PDQF and kernel sums, all in the core."""
 
     def __init__(self, stream_fps: float, max_frames: int, start: Fraction = Fraction(0)) -> None:
-        from av.video.reformatter import VideoReformatter
-
-        # One reformatter for the whole pass: it keeps its swscale context, where
-        # VideoFrame.reformat would build (and fill bicubic tables for) one per frame.
-        self._scaler = VideoReformatter()
         self.start = start
-        self.clock = SlotClock(TMK_FRAMES_PER_SECOND, stream_fps)
+        self.stream_fps = stream_fps
         self.max_frames = max_frames
         self.periods = np.array(TMK_PERIODS, np.int32)
         self.coefficients = poullot_coefficients()
-        d, block = TMK_FEATURE_DIMENSION, len(TMK_PERIODS) * TMK_FOURIER_COEFFICIENTS * TMK_FEATURE_DIMENSION
-        self._sums = (np.zeros(d), np.zeros(block), np.zeros(block))
-        self._pool = ThreadPoolExecutor(max_workers=1)  # one worker: the sums are updated in order
-        self._pending: List[Future] = []
-        self._frames: List[Future] = []  # each resolves to a 64x64x3 array
-        self._scaling: deque = deque()
+        self._slots: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._sums = _zero_sums()
+        self._filled = 0
+
+    def wanted(self, plan: "object") -> np.ndarray:
+        """The frames that fill at least one 15-fps slot."""
+        tb = plan.time_base
+        times = [max(Fraction(0), int(pts) * tb - self.start) for pts in plan.frame_pts]
+        durations = [int(d) * tb if d else None for d in plan.frame_durations]
+        first, count = plan_slots(times, durations, self.stream_fps)
+        if int(count.sum()) > self.max_frames:
+            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} 15-fps frames for TMK")
+        self._slots = (first, count)
+        return count > 0
+
+    def part(self, planned: bool) -> "_TMKPart":
+        """Ingests one stretch of the stream into its own sums."""
+        return _TMKPart(self, self._slots if planned else None)
+
+    def add(self, result: Tuple[Tuple[np.ndarray, ...], int]) -> None:
+        """Add one stretch's sums (stretches arrive in order, so the total does not depend on timing)."""
+        sums, filled = result
+        for total, part in zip(self._sums, sums):
+            total += part
+        self._filled += filled
+
+    def reset(self) -> None:
+        """Drop the sums merged so far, and the plan's slots."""
+        self._slots, self._sums, self._filled = None, _zero_sums(), 0
+
+    def result(self) -> TMK:
+        """The TMK of the whole stream."""
+        pure, cos, sin = _core.tmk_finish(self.periods, self.coefficients, self._filled, *self._sums)
+        shape = (len(self.periods), len(self.coefficients), TMK_FEATURE_DIMENSION)
+        return TMK(TMK_ALGORITHM, TMK_FRAMES_PER_SECOND, self._filled, self.periods.copy(), self.coefficients,
+                   pure, cos.reshape(shape), sin.reshape(shape))
+
+
+def _zero_sums() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    block = len(TMK_PERIODS) * TMK_FOURIER_COEFFICIENTS * TMK_FEATURE_DIMENSION
+    return np.zeros(TMK_FEATURE_DIMENSION), np.zeros(block), np.zeros(block)
+
+
+class _TMKPart:
+    """One stretch's frames: scaled, batched, and added to its own running sums at their slot times."""
+
+    def __init__(self, sampler: TMKSampler, slots: Optional[Tuple[np.ndarray, np.ndarray]]) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        # One reformatter per stretch: it keeps its swscale context, where VideoFrame.reformat
+        # would build (and fill bicubic tables for) one per frame.
+        self._scaler = VideoReformatter()
+        self.sampler = sampler
+        self.slots = slots
+        self.clock = None if slots is not None else SlotClock(TMK_FRAMES_PER_SECOND, sampler.stream_fps)
+        self._sums = _zero_sums()
+        self._frames: List[np.ndarray] = []
         self._index: List[int] = []
         self._times: List[int] = []
-        self._previous: Optional[Future] = None
-        self._slots = 0
+        self._previous: Optional[np.ndarray] = None
+        self._filled = 0
 
     def push(self, n: int, t: float, frame: "object") -> None:
-        """Place one decoded frame (at t seconds from the stream's start) into its 15-fps slots."""
+        if self.slots is not None:
+            first, count = int(self.slots[0][n]), int(self.slots[1][n])
+            if count:
+                self._add(self._scale(frame), range(first, first + count))
+            return
+        # No plan: decide the slots frame by frame, as FFmpeg does.
         duration = None
         if frame.time_base is not None:
             if frame.pts is not None:
-                t = max(Fraction(0), frame.pts * frame.time_base - self.start)
+                t = max(Fraction(0), frame.pts * frame.time_base - self.sampler.start)
             if frame.duration:
                 duration = frame.duration * frame.time_base
         before, count = self.clock.push(t, duration)
         if self._previous is None:
-            before, count = 0, before + count  # FFmpeg fills leading slots with the first frame itself
+            before, count = 0, before + count
         if before + count == 0:
             return
-        if self._slots + before + count > self.max_frames:
-            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} 15-fps frames for TMK")
+        if self._filled + before + count > self.sampler.max_frames:
+            raise ResourceLimitError(f"more than max_frames={self.sampler.max_frames:,} 15-fps frames for TMK")
         if before:
-            self._add(self._previous, before)
+            self._add(self._previous, range(self._filled, self._filled + before))
         if count:
-            # Scaling runs on the worker (swscale releases the GIL) while FFmpeg decodes on.
-            small = self._pool.submit(self._scale, frame)
-            self._scaling.append(small)
-            if len(self._scaling) > _IN_FLIGHT:
-                self._scaling.popleft().result()
-            self._previous = small
-            self._add(small, count)
+            self._previous = self._scale(frame)
+            self._add(self._previous, range(self._filled, self._filled + count))
 
     def _scale(self, frame: "object") -> np.ndarray:
         import av
@@ -122,41 +188,24 @@ class TMKSampler:
         except (av.error.FFmpegError, ValueError) as e:
             raise DecodeError(f"a decoded frame could not be scaled to 64x64 RGB ({e})") from e
 
-    def _add(self, pixels: Future, slots: int) -> None:
-        self._frames.append(pixels)
+    def _add(self, pixels: np.ndarray, slots: range) -> None:
+        if not self._frames or self._frames[-1] is not pixels:
+            self._frames.append(pixels)
         index = len(self._frames) - 1
-        for _ in range(slots):
+        for slot in slots:
             self._index.append(index)
-            self._times.append(self._slots)
-            self._slots += 1
+            self._times.append(slot)
+        self._filled += len(slots)
         if len(self._frames) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._frames:
-            return
-        index, times = np.array(self._index, np.int32), np.array(self._times, np.int64)
-        # The single worker runs tasks in order: every scaling future here is done when this runs.
-        self._pending.append(self._pool.submit(self._ingest, self._frames, index, times))
-        self._frames, self._index, self._times = [], [], []
+        if self._frames:
+            _core.tmk_ingest(np.ascontiguousarray(np.stack(self._frames)), np.array(self._index, np.int32),
+                             np.array(self._times, np.int64), self.sampler.periods,
+                             len(self.sampler.coefficients), *self._sums)
+            self._frames, self._index, self._times = [], [], []
 
-    def _ingest(self, frames: List[Future], index: np.ndarray, times: np.ndarray) -> None:
-        pixels = np.ascontiguousarray(np.stack([f.result() for f in frames]))
-        _core.tmk_ingest(pixels, index, times, self.periods, len(self.coefficients), *self._sums)
-
-    def abort(self) -> None:
-        """Stop without a result (the decode failed): wait for in-flight batches, drop them."""
-        self._pool.shutdown(wait=True)
-
-    def finish(self) -> TMK:
-        """The TMK of every frame pushed."""
+    def finish(self) -> Tuple[Tuple[np.ndarray, ...], int]:
         self._flush()
-        try:
-            for future in self._pending:
-                future.result()
-        finally:
-            self._pool.shutdown()
-        pure, cos, sin = _core.tmk_finish(self.periods, self.coefficients, self._slots, *self._sums)
-        shape = (len(self.periods), len(self.coefficients), TMK_FEATURE_DIMENSION)
-        return TMK(TMK_ALGORITHM, TMK_FRAMES_PER_SECOND, self._slots, self.periods.copy(), self.coefficients,
-                   pure, cos.reshape(shape), sin.reshape(shape))
+        return self._sums, self._filled

@@ -1,16 +1,15 @@
 """Video decoding (FFmpeg, bundled in the PyAV wheel) and frame sampling for the video hashes.
 
-One decode pass feeds every video format at once. Frames are numbered in decode output
-order and timed from the stream's presentation timestamps, not from a frame counter.
-Sampled frames are converted to RGB and hashed by the core in batches, on a worker
-thread, while FFmpeg's own threads keep decoding.
+One decode pass feeds every video format at once (video_decode runs it). Frames are
+numbered in decode output order and timed from the stream's presentation timestamps, not
+from a frame counter. vPDQ's sampled frames are converted to RGB and hashed by the core in
+batches.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Iterator, List, Optional, Tuple, Union
@@ -31,7 +30,6 @@ DEFAULT_MAX_HASHED_FRAMES = 200_000
 
 _BATCH = 32  # frames per native hashing call: enough to amortise the call, small in memory
 _BATCH_PIXELS = 1 << 26  # ...and at most ~200 MB of RGB frames in one batch, whatever their size
-_IN_FLIGHT = 2  # batches submitted and not yet hashed: decoding never runs far ahead of hashing
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,7 @@ class _Video:
         self.exact_start = (stream.start_time * stream.time_base
                             if stream.start_time is not None and stream.time_base is not None else Fraction(0))
         self.start = float(self.exact_start)
+        self.used = False  # a decode has started: the next one must seek
 
     def frames(self) -> Iterator[Tuple[int, float, "object"]]:
         """(frame number, timestamp in seconds, av.VideoFrame) for every decoded frame."""
@@ -156,60 +155,72 @@ def frame_step(fps: float, seconds_per_hash: float) -> int:
 
 
 class VPDQSampler:
-    """Collects the sampled frames of one decode pass and hashes them in native batches."""
+    """vPDQ as a frame sink: one frame every `step` output frames, hashed by the core in batches."""
 
-    def __init__(self, fps: float, seconds_per_hash: float, threads: int, max_frames: int,
-                 trim_borders: bool = False) -> None:
+    def __init__(self, fps: float, seconds_per_hash: float, max_frames: int, trim_borders: bool = False) -> None:
         self.step = frame_step(fps, seconds_per_hash)
         self.trim_borders = trim_borders
-        self.threads = threads
         self.max_frames = max_frames
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._pending: List[Tuple[List[Tuple[int, float]], "Future"]] = []
+        self.frames: List[VPDQFrame] = []
+
+    def wanted(self, plan: "object") -> np.ndarray:
+        """Every step-th output frame, as the reference samples them."""
+        wanted = np.zeros(plan.frame_count, bool)
+        wanted[::self.step] = True
+        if (plan.frame_count + self.step - 1) // self.step > self.max_frames:
+            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} frames to hash")
+        return wanted
+
+    def part(self, planned: bool) -> "_VPDQPart":
+        """Hashes the sampled frames of one stretch of the stream."""
+        return _VPDQPart(self)
+
+    def add(self, frames: List[VPDQFrame]) -> None:
+        """Append one stretch's frames (stretches arrive in order)."""
+        self.frames.extend(frames)
+        if len(self.frames) > self.max_frames:
+            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} frames to hash")
+
+    def reset(self) -> None:
+        """Drop the frames merged so far."""
+        self.frames = []
+
+
+class _VPDQPart:
+    def __init__(self, sampler: VPDQSampler) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self.sampler = sampler
+        # Reused: VideoFrame.to_ndarray would build a new swscale context for every frame.
+        self._rgb = VideoReformatter()
+        self.out: List[VPDQFrame] = []
         self._meta: List[Tuple[int, float]] = []
         self._pixels: List[np.ndarray] = []
         self._batch_pixels = 0
-        self._count = 0
 
     def push(self, n: int, t: float, frame: "object") -> None:
-        """Take frame n if the sampling wants it."""
-        if n % self.step:
+        if n % self.sampler.step:
             return
-        self._count += 1
-        if self._count > self.max_frames:
-            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} frames to hash")
+        if len(self.out) + len(self._pixels) >= self.sampler.max_frames:
+            raise ResourceLimitError(f"more than max_frames={self.sampler.max_frames:,} frames to hash")
         # The reference converts with swscale to packed RGB24 at full size; so do we.
-        pixels = frame.to_ndarray(format="rgb24")
-        self._pixels.append(_trim(pixels) if self.trim_borders else pixels)
+        pixels = self._rgb.reformat(frame, format="rgb24").to_ndarray()
+        self._pixels.append(_trim(pixels) if self.sampler.trim_borders else pixels)
         self._meta.append((n, t))
         self._batch_pixels += frame.width * frame.height
         if len(self._pixels) >= _BATCH or self._batch_pixels >= _BATCH_PIXELS:
-            self._flush()
+            self._hash()
 
-    def _flush(self) -> None:
+    def _hash(self) -> None:
         if self._pixels:
-            # Wait for older batches first, so frames held in memory stay bounded however fast FFmpeg decodes.
-            unfinished = [f for _, f in self._pending if not f.done()]
-            for future in unfinished[:max(0, len(unfinished) - _IN_FLIGHT + 1)]:
-                future.exception()
-            self._pending.append((self._meta, self._pool.submit(_core.pdq_hash_many, self._pixels, self.threads)))
+            # One core thread: the decode runs a part per worker thread, and they fill the cores.
+            hashes, qualities = _core.pdq_hash_many(self._pixels, 1)
+            self.out.extend(VPDQFrame(n, q, h.hex(), t) for (n, t), h, q in zip(self._meta, hashes, qualities))
             self._meta, self._pixels, self._batch_pixels = [], [], 0
 
-    def abort(self) -> None:
-        """Stop without results (the decode failed): wait for in-flight batches, drop them."""
-        self._pool.shutdown(wait=True)
-
     def finish(self) -> List[VPDQFrame]:
-        """All hashed frames, in frame order."""
-        self._flush()
-        out = []
-        try:
-            for meta, future in self._pending:
-                hashes, qualities = future.result()
-                out.extend(VPDQFrame(n, q, h.hex(), t) for (n, t), h, q in zip(meta, hashes, qualities))
-        finally:
-            self._pool.shutdown()
-        return out
+        self._hash()
+        return self.out
 
 
 def video_info(video: VideoInput, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,

@@ -1,8 +1,8 @@
 """Every video format from one decode pass: vPDQ, TMK+PDQF, and digests of the file bytes.
 
 Each decoded frame goes to every requested sampler (vPDQ keeps one per second, TMK fills
-15-fps slots); each hashes its frames in the core on its own worker thread while FFmpeg
-keeps decoding, and the file digests are computed alongside.
+15-fps slots), which hash them in the core; video_decode decides which frames to decode
+and on which threads, and the file digests are computed alongside.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .tmk import TMK
 from .tmk_sampler import TMKSampler
 from .video import (DEFAULT_MAX_DURATION, DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_HASHED_FRAMES, VideoInfo,
                     VideoInput, VPDQSampler, _Video)
+from .video_decode import decode_into
 from .vpdq_frames import VPDQFrame
 
 #: Format names as python-threatexchange spells them.
@@ -80,6 +81,9 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *, s
                  max_tmk_frames: int = DEFAULT_MAX_TMK_FRAMES, trim_borders: bool = False) -> VideoHashes:
     """The requested formats of a video (vpdq, tmk_pdqf, video_md5, video_sha256) from one decode pass.
 
+    threads: decoder threads (default: one per core). Paths and bytes are decoded in
+    parallel stretches where the stream allows it; file objects in one sequential pass.
+
     trim_borders=True hashes each vPDQ frame inside its uniform borders (letterbox, pillarbox):
     for queries only, like hashmatch.pdq(..., trim_borders=True). TMK+PDQF is not affected.
     """
@@ -87,28 +91,27 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *, s
 
     chosen = _check_formats(formats)
     want_md5, want_sha = "video_md5" in chosen, "video_sha256" in chosen
-    if (want_md5 or want_sha) and hasattr(video, "read") and not isinstance(video, (str, os.PathLike)):
+    if isinstance(video, (bytearray, memoryview)):
+        video = bytes(video)  # one copy, shared by every reader of the decode
+    elif (want_md5 or want_sha) and hasattr(video, "read") and not isinstance(video, (str, os.PathLike)):
         video = video.read()  # a stream can be read once: keep its bytes for both the digests and the decode
-    with _Video(video, max_frame_pixels, max_duration) as v, ThreadPoolExecutor(max_workers=1) as io_pool:
+    reopenable = isinstance(video, (str, os.PathLike, bytes))
+
+    def open_video() -> _Video:
+        return _Video(video, max_frame_pixels, max_duration)
+
+    with open_video() as v, ThreadPoolExecutor(max_workers=1) as io_pool:
         digests = io_pool.submit(_digests, video, want_md5, want_sha) if want_md5 or want_sha else None
-        samplers = {}
+        sinks = {}
         if "vpdq" in chosen:
-            samplers["vpdq"] = VPDQSampler(v.fps, seconds_per_hash, threads or _default_threads(), max_frames,
-                                           trim_borders)
+            sinks["vpdq"] = VPDQSampler(v.fps, seconds_per_hash, max_frames, trim_borders)
         if "tmk_pdqf" in chosen:
-            samplers["tmk_pdqf"] = TMKSampler(v.fps, max_tmk_frames, v.exact_start)
-        if samplers:
-            try:
-                for n, t, frame in v.frames():
-                    for sampler in samplers.values():
-                        sampler.push(n, t, frame)
-            except BaseException:
-                for sampler in samplers.values():
-                    sampler.abort()
-                raise
-        results = {name: sampler.finish() for name, sampler in samplers.items()}
+            sinks["tmk_pdqf"] = TMKSampler(v.fps, max_tmk_frames, v.exact_start)
+        if sinks:
+            decode_into(open_video, v, sinks, threads or _default_threads(), reopenable)
         md5, sha = digests.result() if digests else (None, None)
-        return VideoHashes(v.info, results.get("vpdq"), results.get("tmk_pdqf"), md5, sha, chosen)
+        return VideoHashes(v.info, sinks["vpdq"].frames if "vpdq" in sinks else None,
+                           sinks["tmk_pdqf"].result() if "tmk_pdqf" in sinks else None, md5, sha, chosen)
 
 
 def vpdq(video: VideoInput, *, seconds_per_hash: float = 1.0, threads: Optional[int] = None,

@@ -1,0 +1,169 @@
+"""The planned, parallel decode gives exactly the hashes of one sequential pass, on every kind of stream.
+
+Paths and bytes are decoded from a demux plan: segments between clean keyframes on
+several threads, and packets no hash needs skipped (NONREF). A file object is decoded in
+one sequential pass that counts frames; that pass is the oracle here (test_vpdq and
+test_tmk check it, and the planned path, against the reference tools).
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import hashmatch
+from hashmatch import video_decode, video_plan
+from hashmatch.video import frame_step
+from videos import encode, textured
+
+FRAMES = 240
+STREAMS = {
+    # name: (encoder, options, extra encode arguments)
+    "x264_bframes.mp4": ("libx264", {"g": "30", "bf": "3", "preset": "veryfast"}, {}),
+    "x264_bframes.mkv": ("libx264", {"g": "30", "bf": "3", "preset": "veryfast"}, {}),
+    "x264_open_gop.mp4": ("libx264", {"x264-params": "keyint=30:open-gop=1:bframes=3"}, {}),
+    "x264_no_bframes.mp4": ("libx264", {"g": "25", "bf": "0"}, {}),
+    "x264_vfr.mp4": ("libx264", {"g": "30", "bf": "3"},
+                     {"pts": lambda i: i * 33 + (i % 7) * 5 + (i // 40) * 100, "time_base": Fraction(1, 1000)}),
+    "x265.mp4": ("libx265", {"x265-params": "log-level=error:keyint=30:bframes=4"}, {}),
+    "mpeg4.avi": ("mpeg4", {"g": "30", "bf": "2"}, {}),
+    "vp9_altref.webm": ("libvpx-vp9", {"g": "30", "auto-alt-ref": "1", "lag-in-frames": "16",
+                                       "deadline": "realtime", "cpu-used": "8"}, {}),
+    "mpeg2.ts": ("mpeg2video", {"g": "15", "bf": "2"}, {}),
+}
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory):
+    d = tmp_path_factory.mktemp("streams")
+    frame = textured(7, 160, 120, FRAMES)
+    return {name: encode(d / name, frame, FRAMES, 30, codec, options, **extra)
+            for name, (codec, options, extra) in STREAMS.items()}
+
+
+def _sequential(path, **kwargs):
+    """The oracle: a file object gets one sequential pass, frames numbered by counting."""
+    with open(path, "rb") as f:
+        return hashmatch.video_hashes(f, ("vpdq", "tmk_pdqf"), **kwargs)
+
+
+def _plan_of(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return video_plan.plan_stream(c, c.streams.video[0])
+
+
+def _same(a, b):
+    assert a.vpdq == b.vpdq
+    assert a.tmk.frame_count == b.tmk.frame_count
+    # Segments' TMK sums are added in stream order: equal up to float summation order.
+    np.testing.assert_allclose(a.tmk.pure_average, b.tmk.pure_average, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.tmk.cos_features, b.tmk.cos_features, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.tmk.sin_features, b.tmk.sin_features, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+@pytest.mark.parametrize("seconds_per_hash", [0.5, 0])
+def test_planned_decode_equals_one_sequential_pass(streams, name, seconds_per_hash):
+    path = streams[name]
+    planned = hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), seconds_per_hash=seconds_per_hash)
+    _same(planned, _sequential(path, seconds_per_hash=seconds_per_hash))
+    step = frame_step(planned.info.fps, seconds_per_hash)
+    assert [f.frame_number for f in planned.vpdq] == list(range(0, FRAMES, step))
+
+
+def test_the_plan_splits_and_skips_where_the_stream_allows(streams):
+    closed = _plan_of(streams["x264_bframes.mp4"])
+    assert closed.frame_count == FRAMES and closed.can_skip
+    assert len(closed.segments) >= 4  # a clean keyframe every 30 frames, segments of >= 32
+    assert [s.first_frame for s in closed.segments[1:]] == [s.end_frame for s in closed.segments[:-1]]
+    assert closed.segments[-1].end_frame == FRAMES
+    # MPEG-TS may carry a frame in several packets: split and checked, never skipped.
+    assert not _plan_of(streams["mpeg2.ts"]).can_skip
+    assert not _plan_of(streams["vp9_altref.webm"]).can_skip  # libvpx has no non-reference skipping
+
+
+def test_thread_counts_and_inputs_agree(streams):
+    path = streams["x264_bframes.mp4"]
+    one = hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), threads=1)
+    for other in (hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), threads=3),
+                  hashmatch.video_hashes(path.read_bytes(), ("vpdq", "tmk_pdqf"), threads=2),
+                  hashmatch.video_hashes(bytearray(path.read_bytes()), ("vpdq", "tmk_pdqf"))):
+        _same(one, other)
+
+
+def test_a_wrong_plan_falls_back_to_the_sequential_pass(streams, monkeypatch):
+    path = streams["x264_bframes.mp4"]
+    real = video_plan._plan
+    fallbacks = []
+
+    def shifted(*args):
+        plan = real(*args)
+        pts = plan.frame_pts.copy()
+        pts[100:] += 1  # frames from 100 on are "expected" one tick late
+        return video_plan.StreamPlan(plan.time_base, pts, plan.frame_durations, plan.packet_pts, plan.packet_dts,
+                                     plan.packet_frame, plan.segments, plan.can_skip)
+
+    original = video_decode._decode_planned
+
+    def spy(*args):
+        try:
+            return original(*args)
+        except video_decode._PlanMismatch:
+            fallbacks.append(True)
+            raise
+
+    monkeypatch.setattr(video_plan, "_plan", shifted)
+    monkeypatch.setattr(video_decode, "_decode_planned", spy)
+    _same(hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf")), _sequential(path))
+    assert fallbacks == [True]
+
+
+def test_streams_without_timestamps_get_no_plan(tmp_path):
+    raw = encode(tmp_path / "raw.h264", textured(3, 96, 64, 60), 60, 30, "libx264", {"bf": "2"})
+    assert _plan_of(raw) is None  # an elementary stream has no pts: frames are counted instead
+    planned = hashmatch.video_hashes(raw, ("vpdq", "tmk_pdqf"))
+    _same(planned, _sequential(raw))
+    assert [f.frame_number for f in planned.vpdq] == list(range(0, 60, frame_step(planned.info.fps, 1.0)))
+
+
+def test_damage_mid_stream_is_handled_as_the_sequential_pass_handles_it(streams, tmp_path):
+    data = bytearray(streams["x264_bframes.mp4"].read_bytes())
+    rng = np.random.default_rng(0)
+    for start in (len(data) // 3, len(data) // 2):
+        data[start:start + 400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+
+    def outcome(video):
+        try:
+            h = hashmatch.video_hashes(video, ("vpdq",))
+        except hashmatch.HashmatchError as e:
+            return type(e)
+        return h.vpdq
+
+    assert outcome(damaged) == outcome(io.BytesIO(bytes(data)))
+
+
+def test_plan_slots_match_the_frame_by_frame_clock():
+    from hashmatch.tmk_sampler import SlotClock, plan_slots
+
+    rng = np.random.default_rng(5)
+    for fps in (10, 24, 30, 60):
+        step = Fraction(1, fps)
+        times = np.cumsum([step * int(k) for k in rng.integers(0, 4, 200)])
+        durations = [step if k else None for k in rng.integers(0, 3, 200)]
+        first, count = plan_slots(list(times), durations, float(fps))
+        clock, owner, slots = SlotClock(15, float(fps)), -1, []
+        for i, (t, d) in enumerate(zip(times, durations)):
+            before, own = clock.push(t, d)
+            if owner < 0:
+                before, own = 0, before + own
+            slots += [owner] * before + [i] * own
+            owner = i if own else owner
+        expect = [(i, slots.index(i), slots.count(i)) for i in sorted(set(slots))]
+        assert [(i, int(first[i]), int(count[i])) for i in np.flatnonzero(count)] == expect
