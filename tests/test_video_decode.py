@@ -8,6 +8,7 @@ test_tmk check it, and the planned path, against the reference tools).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from fractions import Fraction
 
@@ -105,8 +106,7 @@ def test_a_wrong_plan_falls_back_to_the_sequential_pass(streams, monkeypatch):
         plan = real(*args)
         pts = plan.frame_pts.copy()
         pts[100:] += 1  # frames from 100 on are "expected" one tick late
-        return video_plan.StreamPlan(plan.time_base, pts, plan.frame_durations, plan.packet_pts, plan.packet_dts,
-                                     plan.packet_frame, plan.segments, plan.can_skip)
+        return dataclasses.replace(plan, frame_pts=pts)
 
     original = video_decode._decode_planned
 
@@ -131,22 +131,42 @@ def test_streams_without_timestamps_get_no_plan(tmp_path):
     assert [f.frame_number for f in planned.vpdq] == list(range(0, 60, frame_step(planned.info.fps, 1.0)))
 
 
-def test_damage_mid_stream_is_handled_as_the_sequential_pass_handles_it(streams, tmp_path):
-    data = bytearray(streams["x264_bframes.mp4"].read_bytes())
+def _damaged(path, tmp_path, packets):
+    """A copy of path with the payload of the given packets (decode-order indexes) overwritten."""
+    import av
+
+    with av.open(str(path)) as c:
+        where = [(p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size]
+    data = bytearray(path.read_bytes())
     rng = np.random.default_rng(0)
-    for start in (len(data) // 3, len(data) // 2):
-        data[start:start + 400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
+    for i in packets:
+        pos, size = where[i]
+        data[pos + 8:pos + size] = rng.integers(0, 256, size - 8, dtype=np.uint8).tobytes()
+    out = tmp_path / f"damaged_{'_'.join(map(str, packets))}.mp4"
+    out.write_bytes(bytes(data))
+    return out
 
-    def outcome(video):
-        try:
-            h = hashmatch.video_hashes(video, ("vpdq",))
-        except hashmatch.HashmatchError as e:
-            return type(e)
-        return h.vpdq
 
-    assert outcome(damaged) == outcome(io.BytesIO(bytes(data)))
+def _outcome(video):
+    try:
+        return hashmatch.video_hashes(video, ("vpdq",)).vpdq
+    except hashmatch.HashmatchError as e:
+        return type(e)
+
+
+def test_damage_where_no_hash_looks_is_not_decoded_and_elsewhere_is_handled_as_before(streams, tmp_path):
+    path = streams["x264_bframes.mp4"]
+    plan = _plan_of(path)
+    needed = hashmatch.video.VPDQSampler(30.0, 1.0, 10**6).wanted(plan)
+    send = video_decode._packets_to_send(plan, 0, len(plan.packet_pts), needed)
+    assert not send.all()  # after each run's last sampled frame, nothing is decoded
+    # Damage only packets that are never sent: the planned hashes are those of the intact file.
+    left_out = np.flatnonzero(~send)[[0, -1]].tolist()
+    assert _outcome(_damaged(path, tmp_path, left_out)) == _outcome(path)
+    # Damage a packet every hash needs (a keyframe): the same outcome as one sequential pass.
+    hit = _damaged(path, tmp_path, [int(plan.cuts[2])])
+    with open(hit, "rb") as f:
+        assert _outcome(hit) == _outcome(f)
 
 
 def test_plan_slots_match_the_frame_by_frame_clock():

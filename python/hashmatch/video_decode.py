@@ -12,9 +12,7 @@ sequential pass that numbers frames by counting them, so hashes never depend on 
 
 from __future__ import annotations
 
-import queue
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
@@ -64,22 +62,31 @@ def decode_into(open_video: Callable[[], "object"], video: "object", sinks: Dict
                 threads: int, reopenable: bool) -> None:
     """Decode `video` (an open _Video) once into every sink: planned and parallel if possible."""
     plan = None
-    if reopenable:
+    if reopenable:  # the sequential pass may have to start again from a fresh open
         import av
 
         try:
-            with open_video() as probe:
-                max_pts = int(probe.max_duration / probe.stream.time_base) + 1 if probe.stream.time_base else None
-                plan = plan_stream(probe.container, probe.stream, max_pts=max_pts)
+            tb = video.stream.time_base
+            plan = plan_stream(video.container, video.stream,
+                               max_pts=int(video.max_duration / tb) + 1 if tb else None)
         except av.error.FFmpegError:
             plan = None  # the sequential pass reports what is wrong with the file
+        video.used = True
     if plan is not None:
         try:
-            _decode_planned(open_video, plan, sinks, max(1, threads))
+            _decode_planned(open_video, video, plan, sinks, max(1, threads))
             return
         except _PlanMismatch:
             for sink in sinks.values():
                 sink.reset()
+    if video.used:
+        with open_video() as fresh:
+            _decode_sequential(fresh, sinks)
+    else:
+        _decode_sequential(video, sinks)
+
+
+def _decode_sequential(video: "object", sinks: Dict[str, FrameSink]) -> None:
     parts = {name: sink.part(planned=False) for name, sink in sinks.items()}
     for n, t, frame in video.frames():
         for part in parts.values():
@@ -88,87 +95,189 @@ def decode_into(open_video: Callable[[], "object"], video: "object", sinks: Dict
         sinks[name].add(part.finish())
 
 
-def _decode_planned(open_video: Callable[[], "object"], plan: StreamPlan, sinks: Dict[str, FrameSink],
-                    threads: int) -> None:
-    wanted = {name: sink.wanted(plan) for name, sink in sinks.items()}
-    needed = np.logical_or.reduce(list(wanted.values())) if plan.can_skip else None
-    workers = min(threads, len(plan.segments))
-    readers: "queue.SimpleQueue" = queue.SimpleQueue()
-    opened: List[object] = []
+class _Schedule:
+    """Hands segments to the decode threads and their results back to the merge, in stream order.
 
-    def run(segment: Segment) -> Dict[str, object]:
+    Threads take the largest unstarted segment within a window ahead of the merge, so a long
+    segment does not start last and leave the other threads idle at the end; the window
+    bounds how many results wait to be merged.
+    """
+
+    def __init__(self, segments: List[Segment], window: int) -> None:
+        self.sizes = [s.end_packet - s.first_packet for s in segments]
+        self.window = window
+        self.started = [False] * len(segments)
+        self.results: Dict[int, Dict[str, object]] = {}
+        self.merged = 0
+        self.failure: Optional[BaseException] = None
+        self.cond = threading.Condition()
+
+    def take(self) -> Optional[int]:
+        """The next segment for a decode thread to run; None when there is nothing left."""
+        with self.cond:
+            while self.failure is None:
+                ahead = range(self.merged, min(len(self.sizes), self.merged + self.window))
+                todo = [i for i in ahead if not self.started[i]]
+                if todo:
+                    i = max(todo, key=self.sizes.__getitem__)
+                    self.started[i] = True
+                    return i
+                if all(self.started):
+                    return None
+                self.cond.wait()
+            return None
+
+    def done(self, i: int, result: Dict[str, object]) -> None:
+        """Segment i decoded."""
+        with self.cond:
+            self.results[i] = result
+            self.cond.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        """Stop every thread; the merge raises error."""
+        with self.cond:
+            if self.failure is None:
+                self.failure = error
+            self.cond.notify_all()
+
+    def next_result(self) -> Dict[str, object]:
+        """The next segment's result in stream order (waits for it)."""
+        with self.cond:
+            while self.merged not in self.results and self.failure is None:
+                self.cond.wait()
+            if self.failure is not None:
+                raise self.failure
+            result = self.results.pop(self.merged)
+            self.merged += 1
+            self.cond.notify_all()
+            return result
+
+
+def _decode_planned(open_video: Callable[[], "object"], video: "object", plan: StreamPlan,
+                    sinks: Dict[str, FrameSink], threads: int) -> None:
+    wanted = {name: sink.wanted(plan) for name, sink in sinks.items()}
+    needed = np.logical_or.reduce(list(wanted.values()))
+    workers = min(threads, len(plan.segments))
+    schedule = _Schedule(plan.segments, 4 * workers)
+
+    def work(reader: "object") -> None:
         try:
-            reader = readers.get_nowait()
-        except queue.Empty:
-            reader = open_video()
-            opened.append(reader)
-            # Parallel segments keep every core busy; a lone segment gets FFmpeg's own threads.
+            # Parallel segments keep every core busy; a lone thread gets FFmpeg's own threads.
             reader.stream.thread_type = "AUTO" if workers == 1 else "SLICE"
             reader.stream.thread_count = threads if workers == 1 else 1
-        try:
-            return _decode_segment(reader, plan, segment, sinks, wanted, needed)
+            while (i := schedule.take()) is not None:
+                schedule.done(i, _decode_segment(reader, plan, plan.segments[i], sinks, wanted, needed))
+        except BaseException as e:  # noqa: B036 - handed to the merging thread, which raises it
+            schedule.fail(e)
         finally:
-            readers.put(reader)
+            if reader is not video:
+                reader.close()
 
-    pending: deque = deque()
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            segments = iter(plan.segments)
+    def start(first: bool) -> threading.Thread:
+        def run() -> None:
             try:
-                # A bounded window of segments in flight: results merge in order, memory stays flat.
-                for segment in segments:
-                    pending.append(pool.submit(run, segment))
-                    if len(pending) >= 2 * workers:
-                        break
-                while pending:
-                    results = pending.popleft().result()
-                    for name, result in results.items():
-                        sinks[name].add(result)
-                    for segment in segments:
-                        pending.append(pool.submit(run, segment))
-                        break
-            finally:
-                for future in pending:
-                    future.cancel()
+                reader = video if first else open_video()
+            except BaseException as e:  # noqa: B036
+                schedule.fail(e)
+                return
+            work(reader)
+        thread = threading.Thread(target=run, name="hashmatch-decode", daemon=True)
+        thread.start()
+        return thread
+
+    threads_ = [start(k == 0) for k in range(workers)]
+    try:
+        for _ in plan.segments:
+            for name, result in schedule.next_result().items():
+                sinks[name].add(result)
+    except BaseException as e:
+        schedule.fail(e)
+        raise
     finally:
-        for reader in opened:
-            reader.close()
+        for thread in threads_:
+            thread.join()
 
 
 def _decode_segment(reader: "object", plan: StreamPlan, segment: Segment, sinks: Dict[str, FrameSink],
-                    wanted: Dict[str, np.ndarray], needed: Optional[np.ndarray]) -> Dict[str, object]:
+                    wanted: Dict[str, np.ndarray], needed: np.ndarray) -> Dict[str, object]:
     import av
 
     a, b = segment.first_packet, segment.end_packet
     ctx = reader.stream.codec_context
     parts = {name: sink.part(planned=True) for name, sink in sinks.items()}
-    check = _OutputCheck(plan, segment, needed)
+    send = _packets_to_send(plan, a, b, needed)
+    frame_of = plan.packet_frame[a:b]
+    # Frames allowed not to come out: those of packets left out, and (NONREF) any frame no hash needs.
+    may_miss = np.zeros(segment.end_frame - segment.first_frame, bool)
+    unsent = frame_of[~send]
+    may_miss[unsent[unsent >= 0] - segment.first_frame] = True
+    if plan.can_skip:
+        may_miss |= ~needed[segment.first_frame:segment.end_frame]
+    check = _OutputCheck(plan, segment, may_miss)
+    sent = np.flatnonzero(send)
+    if len(sent) == 0:
+        check.done()
+        return {name: part.finish() for name, part in parts.items()}
+    first, last = int(sent[0]), int(sent[-1])
+    # Plain lists: read once per packet, where numpy scalars cost microseconds each.
+    packet_pts, frame_of, send = plan.packet_pts[a:b].tolist(), frame_of.tolist(), send.tolist()
+    skip_nonref = needed.tolist() if plan.can_skip else None
     try:
-        packet, packets = _start_of(reader, plan, a)
-        # Plain lists: read once per packet, where numpy scalars cost microseconds each.
-        packet_pts, packet_frame = plan.packet_pts[a:b].tolist(), plan.packet_frame[a:b].tolist()
-        skipping = None
-        for i in range(b - a):
-            if i:
+        packet, packets = _start_of(reader, plan, a + first)
+        skipping, gap = None, False
+        for i in range(first, last + 1):
+            if i > first:
                 packet = next(packets, None)
                 if packet is None or packet.pts != packet_pts[i]:
                     raise _PlanMismatch
-            if needed is not None:
-                n = packet_frame[i]
-                skip = n < 0 or not needed[n]
+            if not send[i]:
+                gap = True  # the rest of this keyframe's run: nothing needed depends on it
+                continue
+            if gap:  # restart at the clean cut after a left-out run, as after a seek
+                _drain(reader, check, parts, wanted)
+                ctx.flush_buffers()
+                gap = False
+            if skip_nonref is not None:
+                n = frame_of[i]
+                skip = n < 0 or not skip_nonref[n]
                 if skip is not skipping:
                     ctx.skip_frame = "NONREF" if skip else "DEFAULT"
                     skipping = skip
             for frame in packet.decode():
                 _deliver(reader, check, frame, parts, wanted)
-        drain = av.Packet()  # an empty packet drains the decoder; its time base times the frames
-        drain.time_base = reader.stream.time_base
-        for frame in ctx.decode(drain):
-            _deliver(reader, check, frame, parts, wanted)
+        _drain(reader, check, parts, wanted)
     except av.error.FFmpegError as e:
         raise _PlanMismatch from e  # the sequential pass reports it, exactly as it would without a plan
     check.done()
     return {name: part.finish() for name, part in parts.items()}
+
+
+def _packets_to_send(plan: StreamPlan, a: int, b: int, needed: np.ndarray) -> np.ndarray:
+    """Packets a..b-1 worth decoding: from each clean cut up to the last one whose frame a hash needs.
+
+    A frame depends only on packets before it in decode order, and nothing after a clean cut
+    depends on anything before it, so the packets after the last needed one of each run
+    between cuts feed nothing: they are not decoded at all.
+    """
+    frame_of = plan.packet_frame[a:b]
+    want = np.zeros(b - a, bool)
+    shown = frame_of >= 0
+    want[shown] = needed[frame_of[shown]]
+    cuts = plan.cuts[(plan.cuts >= a) & (plan.cuts < b)] - a
+    run = np.searchsorted(cuts, np.arange(b - a), side="right") - 1
+    last = np.full(len(cuts), -1)
+    np.maximum.at(last, run[want], np.flatnonzero(want))
+    return np.arange(b - a) <= last[run]
+
+
+def _drain(reader: "object", check: "_OutputCheck", parts: Dict[str, FramePart], wanted: Dict[str, np.ndarray]
+           ) -> None:
+    import av
+
+    drain = av.Packet()  # an empty packet drains the decoder; its time base times the frames
+    drain.time_base = reader.stream.time_base
+    for frame in reader.stream.codec_context.decode(drain):
+        _deliver(reader, check, frame, parts, wanted)
 
 
 def _start_of(reader: "object", plan: StreamPlan, a: int) -> Tuple["object", Iterator["object"]]:
@@ -177,7 +286,7 @@ def _start_of(reader: "object", plan: StreamPlan, a: int) -> Tuple["object", Ite
     pts, dts = int(plan.packet_pts[a]), int(plan.packet_dts[a])
     # Demuxers index keyframes by pts (MP4, Matroska) or dts: try pts first, which lands on the
     # keyframe itself in the common case, then the lower of the two.
-    for target in ((None,) if not reader.used else (pts, min(pts, dts))):
+    for target in ((None,) if a == 0 and not reader.used else (pts, min(pts, dts))):
         if target is not None:
             container.seek(target, stream=stream, backward=True, any_frame=False)
             stream.codec_context.flush_buffers()
@@ -206,13 +315,13 @@ def _deliver(reader: "object", check: "_OutputCheck", frame: "object", parts: Di
 class _OutputCheck:
     """Checks a segment's output frames against the plan: right timestamps, order and durations."""
 
-    def __init__(self, plan: StreamPlan, segment: Segment, needed: Optional[np.ndarray]) -> None:
+    def __init__(self, plan: StreamPlan, segment: Segment, may_miss: np.ndarray) -> None:
         a, b = segment.first_frame, segment.end_frame
-        self.first, self.end = a, b
+        self.first = a
         # Plain lists: these are read once per frame, where numpy scalars cost microseconds each.
         self.pts = plan.frame_pts[a:b].tolist()
         self.durations = plan.frame_durations[a:b].tolist()
-        self.needed = needed[a:b].tolist() if needed is not None else None
+        self.may_miss = may_miss.tolist()
         self.expect = 0  # within the segment
 
     def frame(self, frame: "object") -> int:
@@ -236,5 +345,5 @@ class _OutputCheck:
         self._skipped_up_to(len(self.pts))
 
     def _skipped_up_to(self, k: int) -> None:
-        if k > self.expect and (self.needed is None or any(self.needed[self.expect:k])):
+        if k > self.expect and not all(self.may_miss[self.expect:k]):
             raise _PlanMismatch

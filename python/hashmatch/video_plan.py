@@ -53,6 +53,7 @@ class StreamPlan:
     packet_pts: np.ndarray  # int64, decode order
     packet_dts: np.ndarray  # int64, decode order (pts where the container gives none)
     packet_frame: np.ndarray  # int64: the output index of each packet's frame, -1 for discarded packets
+    cuts: np.ndarray  # int64: every clean cut (packet index, 0 first), where a decoder may start afresh
     segments: List[Segment]
     can_skip: bool  # packets whose frames no hash needs may be dropped with skip_frame=NONREF
 
@@ -100,21 +101,29 @@ def _plan(stream, pts: np.ndarray, dts: np.ndarray, dur: np.ndarray, key: np.nda
         return None  # repeated timestamps: output order is the decoder's to decide, not ours
     packet_frame = np.full(len(pts), -1, np.int64)
     packet_frame[order] = np.arange(len(order))
-    segments = _segments(pts, key & ~discard, packet_frame, MIN_SEGMENT_FRAMES)
+    cuts = _clean_cuts(pts, key & ~discard)
+    segments = _segments(cuts, packet_frame, MIN_SEGMENT_FRAMES)
     can_skip = (stream.codec_context.name in SKIPS_NONREF
                 and bool(ONE_FRAME_PER_PACKET.intersection(container_format.split(","))))
-    return StreamPlan(Fraction(stream.time_base), frame_pts, dur[order], pts, dts, packet_frame, segments, can_skip)
+    return StreamPlan(Fraction(stream.time_base), frame_pts, dur[order], pts, dts, packet_frame, cuts, segments,
+                      can_skip)
 
 
-def _segments(pts: np.ndarray, key: np.ndarray, packet_frame: np.ndarray, min_frames: int) -> List[Segment]:
-    """Split decode order at clean keyframes into runs of at least min_frames packets."""
-    n = len(pts)
+def _clean_cuts(pts: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Packet 0 and every keyframe that no packet crosses in presentation order."""
     before_max = np.maximum.accumulate(pts)  # before_max[k - 1]: latest pts before packet k
     from_min = np.minimum.accumulate(pts[::-1])[::-1]  # from_min[k]: earliest pts from packet k on
-    clean = np.zeros(n, bool)
+    clean = np.zeros(len(pts), bool)
+    clean[0] = True
     clean[1:] = key[1:] & (before_max[:-1] < pts[1:]) & (from_min[1:] == pts[1:])
+    return np.flatnonzero(clean).astype(np.int64)
+
+
+def _segments(clean: np.ndarray, packet_frame: np.ndarray, min_frames: int) -> List[Segment]:
+    """Group the runs between clean cuts into segments of at least min_frames packets."""
+    n = len(packet_frame)
     cuts = [0]
-    for k in np.flatnonzero(clean):
+    for k in clean[1:]:
         if k - cuts[-1] >= min_frames and n - k >= min_frames // 2:
             cuts.append(int(k))
     cuts.append(n)
