@@ -169,21 +169,26 @@ def test_damage_where_no_hash_looks_is_not_decoded_and_elsewhere_is_handled_as_b
         assert _outcome(hit) == _outcome(f)
 
 
-def test_plan_slots_match_the_frame_by_frame_clock():
+@pytest.mark.parametrize("fps, time_base, start", [(10, Fraction(1, 10), Fraction(0)),
+                                                    (24, Fraction(1, 12288), Fraction(1, 24)),
+                                                    (30, Fraction(1, 15360), Fraction(0)),
+                                                    (29.97, Fraction(1, 30000), Fraction(1001, 30000)),
+                                                    (60, Fraction(1, 1000), Fraction(7, 1000))])
+def test_plan_slots_match_the_frame_by_frame_clock(fps, time_base, start):
     from hashmatch.tmk_sampler import SlotClock, plan_slots
 
-    rng = np.random.default_rng(5)
-    for fps in (10, 24, 30, 60):
-        step = Fraction(1, fps)
-        times = np.cumsum([step * int(k) for k in rng.integers(0, 4, 200)])
-        durations = [step if k else None for k in rng.integers(0, 3, 200)]
-        first, count = plan_slots(list(times), durations, float(fps))
-        clock, owner, slots = SlotClock(15, float(fps)), -1, []
-        for i, (t, d) in enumerate(zip(times, durations)):
-            before, own = clock.push(t, d)
-            if owner < 0:
-                before, own = 0, before + own
-            slots += [owner] * before + [i] * own
-            owner = i if own else owner
-        expect = [(i, slots.index(i), slots.count(i)) for i in sorted(set(slots))]
-        assert [(i, int(first[i]), int(count[i])) for i in np.flatnonzero(count)] == expect
+    rng = np.random.default_rng(int(fps))
+    tick = Fraction(1, 1) / Fraction(fps).limit_denominator(1001) / time_base  # one frame, in time_base units
+    pts = np.cumsum([int(tick * k) for k in rng.integers(0, 4, 300)]).tolist()
+    durations = [int(tick) if k else 0 for k in rng.integers(0, 3, 300)]
+    first, count = plan_slots(pts, durations, time_base, start, float(fps))
+    clock, owner, slots = SlotClock(15, float(fps)), -1, []
+    for i, (p, d) in enumerate(zip(pts, durations)):
+        before, own = clock.push(max(Fraction(0), p * time_base - start), d * time_base if d else None)
+        if owner < 0:
+            before, own = 0, before + own
+        slots += [owner] * before + [i] * own
+        owner = i if own else owner
+    expect = [(i, slots.index(i), slots.count(i)) for i in sorted(set(slots))]
+    assert [(i, int(first[i]), int(count[i])) for i in np.flatnonzero(count)] == expect
+    assert int(count.sum()) == len(slots)

@@ -59,26 +59,51 @@ class SlotClock:
         return before, count - before
 
 
-def plan_slots(times: Sequence[Fraction], durations: Sequence[Optional[Fraction]], stream_fps: float
-               ) -> Tuple[np.ndarray, np.ndarray]:
-    """(first slot, slot count) of every frame, for frames at `times` lasting `durations`, in output order.
+_ONE_POINT_ONE = Fraction(1.1)  # the float 1.1 exactly: SlotClock compares exact drifts with it
 
-    A frame's slots are the ones SlotClock gives it plus those it fills again before the
-    next frame that has slots of its own (FFmpeg repeats the last frame it output), so
-    each frame's slots are one contiguous run and frames with none need not be decoded.
+
+def plan_slots(pts: Sequence[int], durations: Sequence[int], time_base: Fraction, start: Fraction,
+               stream_fps: float) -> Tuple[np.ndarray, np.ndarray]:
+    """(first slot, slot count) of every frame, for frames at `pts` lasting `durations` (time_base units).
+
+    The same decisions as SlotClock.push over the frames in order, in integer arithmetic (a
+    Fraction per frame cost ~10 us). A frame's slots are the ones the clock gives it plus
+    those it fills again before the next frame that has slots of its own (FFmpeg repeats
+    the last frame it output), so each frame's slots are one contiguous run and frames with
+    none need not be decoded.
     """
-    clock = SlotClock(TMK_FRAMES_PER_SECOND, stream_fps)
-    first, count = np.zeros(len(times), np.int64), np.zeros(len(times), np.int64)
-    previous, slots = -1, 0
-    for i, (t, duration) in enumerate(zip(times, durations)):
-        before, own = clock.push(t, duration)
+    rate = TMK_FRAMES_PER_SECOND
+    n, d = time_base.numerator, time_base.denominator
+    # A frame's position in slots is (pts * n * sn_d - start_n * d) * rate / (d * start_d), exactly.
+    scale, shift, den = n * start.denominator * rate, start.numerator * d * rate, d * start.denominator
+    default = min(rate / stream_fps, 1.0) if stream_fps > 0 else 1.0
+    lengths = {}
+    for dur in set(durations):
+        slots = round(Fraction(dur) * time_base * rate) if dur else 0
+        lengths[dur] = float(slots) if slots > 0 else default  # FFmpeg rounds the duration (lrintf)
+    over_num, over_den = _ONE_POINT_ONE.numerator, _ONE_POINT_ONE.denominator
+    first, count = np.zeros(len(pts), np.int64), np.zeros(len(pts), np.int64)
+    previous, next_slot = -1, 0
+    for i, (p, dur) in enumerate(zip(pts, durations)):
+        drift_num = max(0, p * scale - shift) - next_slot * den  # drift = drift_num / den
+        delta = drift_num / den + lengths[dur]  # int / int rounds correctly, as float(Fraction) does
+        before, own = 0, 1
+        if delta < -1.1:
+            own = 0
+        elif delta > 1.1:
+            own = round(delta)
+            clipped = drift_num < 0 < delta  # a frame starting inside the previous slot counts from 0
+            if not clipped and drift_num * over_den > over_num * den:
+                before = round(drift_num / den - 0.6)
+        before = min(before, own)
+        next_slot += own
+        own -= before
         if previous < 0:
             before, own = 0, before + own  # FFmpeg fills leading slots with the first frame itself
         if before:
             count[previous] += before
         if own:
-            first[i], count[i], previous = slots + before, own, i
-        slots += before + own
+            first[i], count[i], previous = next_slot - own, own, i
     return first, count
 
 
@@ -97,10 +122,8 @@ class TMKSampler:
 
     def wanted(self, plan: "object") -> np.ndarray:
         """The frames that fill at least one 15-fps slot."""
-        tb = plan.time_base
-        times = [max(Fraction(0), int(pts) * tb - self.start) for pts in plan.frame_pts]
-        durations = [int(d) * tb if d else None for d in plan.frame_durations]
-        first, count = plan_slots(times, durations, self.stream_fps)
+        first, count = plan_slots(plan.frame_pts.tolist(), plan.frame_durations.tolist(), plan.time_base,
+                                  Fraction(self.start), self.stream_fps)
         if int(count.sum()) > self.max_frames:
             raise ResourceLimitError(f"more than max_frames={self.max_frames:,} 15-fps frames for TMK")
         self._slots = (first, count)
