@@ -1,6 +1,6 @@
 """Video hashing speed: ours against the reference tools `vpdq` and `tmkpy`.
 
-Run: python benchmarks/bench_video.py [--seconds 60] [--repeats 2]
+Run: python benchmarks/bench_video.py [--seconds 60] [--repeats 2] [--encoding x264|phone]
 Makes a synthetic 640x360 30-fps H.264 clip (tests/videos.py style: pans over photographs)
 and prints wall and CPU seconds of hashing per minute of video (the fastest of --repeats
 runs; CPU includes child processes), for vpdq.computeHash,
@@ -24,7 +24,7 @@ from typing import Callable, Dict, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import hashmatch  # noqa: E402
-from videos import pan, photo, scenes, write_video  # noqa: E402
+from videos import encode, pan, photo, scenes, write_video  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -43,20 +43,30 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> Tuple[float, float]:
     return best
 
 
-def make_clip(path: Path, seconds: int) -> Path:
+#: x264 settings per --encoding: the default is x264's own GOP (keyint 250, scene cuts) with
+#: B-frames; "phone" is how phones record: a keyframe a second and no B-frames.
+ENCODINGS = {"x264": None, "phone": {"crf": "23", "preset": "veryfast", "bf": "0", "g": "30"}}
+
+
+def make_clip(path: Path, seconds: int, encoding: str = "x264") -> Path:
     """Six scenes, each a pan over a different photograph, 640x360 at 30 fps."""
     fps, size = 30, (640, 360)
     n = seconds * fps
     names = ["astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry"]
     each = (n + len(names) - 1) // len(names)
     parts = [pan(photo(name), *size, each, seed) for seed, name in enumerate(names)]
-    return write_video(path, scenes(*parts, frames_each=each), n, fps)
+    frames = scenes(*parts, frames_each=each)
+    if ENCODINGS[encoding] is None:
+        return write_video(path, frames, n, fps)
+    return encode(path, frames, n, fps, "libx264", ENCODINGS[encoding])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--encoding", choices=sorted(ENCODINGS), default="x264",
+                    help="x264: default GOP with B-frames; phone: a keyframe a second, no B-frames")
     args = ap.parse_args()
 
     import tmkpy
@@ -64,7 +74,7 @@ def main() -> None:
 
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds)
+        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds, args.encoding)
         per_minute = 60.0 / args.seconds
         runs: Dict[str, Callable[[], object]] = {
             "vpdq.computeHash (reference)": lambda: vpdq.computeHash(str(clip)),
@@ -88,7 +98,7 @@ def main() -> None:
 
     print(f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, hashmatch {hashmatch.__version__}")
-    print(f"Clip: {args.seconds} s, {info.width}x{info.height}, {info.fps:.0f} fps, {info.codec}; "
+    print(f"Clip: {args.seconds} s, {info.width}x{info.height}, {info.fps:.0f} fps, {info.codec} ({args.encoding}); "
           f"best of {args.repeats}; load average before/after: {load[0]:.2f} / {os.getloadavg()[0]:.2f}\n")
     ref_vpdq = results["vpdq.computeHash (reference)"][0]
     ref_tmk = results["tmkpy.hashVideo (reference)"][0]

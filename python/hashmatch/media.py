@@ -13,7 +13,7 @@ import os
 from typing import IO, Union
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps
 
 from .errors import DecodeError, HashmatchError, InputTypeError, InvalidInputError, MediaNotFoundError, ResourceLimitError
 

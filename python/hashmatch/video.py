@@ -97,10 +97,7 @@ class _Video:
         n = 0
         try:
             for frame in self.container.decode(self.stream):
-                if frame.pts is not None and frame.time is not None:
-                    t = max(0.0, float(frame.time) - self.start)
-                else:
-                    t = n / self.fps if self.fps else 0.0
+                t = frame_time(frame, n, self.start, self.fps)
                 if t > self.max_duration:
                     raise ResourceLimitError(f"{self.name}: runs past max_duration={self.max_duration:.0f} s")
                 # The stream header is only a claim: a stream may change frame size mid-way.
@@ -122,6 +119,13 @@ class _Video:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def frame_time(frame: "object", n: int, start: float, fps: float) -> float:
+    """Seconds from the stream's start to frame n: from its timestamp, else from its number."""
+    if frame.pts is not None and frame.time is not None:
+        return max(0.0, float(frame.time) - start)
+    return n / fps if fps else 0.0
 
 
 def _name_of(video: VideoInput) -> str:

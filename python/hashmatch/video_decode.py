@@ -3,9 +3,10 @@
 A *sink* is one hash being computed (vPDQ, TMK). It says which frames it needs, makes a
 *part* per stretch of the stream, and merges the parts' results in stream order. With a
 plan (see video_plan), the stretches are segments between clean keyframes, decoded on
-`threads` worker threads, each with its own demuxer and decoder; packets whose frames no
-sink needs are sent with skip_frame=NONREF, so the decoder drops them unless later frames
-refer to them. Every frame the decoder outputs is checked against the plan; any
+`threads` worker threads, each with its own demuxer and decoder. Packets after the last
+needed frame of a keyframe run are not decoded at all, and (H.264/HEVC) other packets whose
+frames no sink needs are sent with skip_frame=NONREF, so the decoder drops them unless
+later frames refer to them. Every frame the decoder outputs is checked against the plan; any
 disagreement, or any decode error, drops the plan and decodes the whole stream again in one
 sequential pass that numbers frames by counting them, so hashes never depend on the plan.
 """
@@ -18,6 +19,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 import numpy as np
 
 from .errors import ResourceLimitError
+from .video import frame_time
 from .video_plan import Segment, StreamPlan, plan_stream
 
 
@@ -49,13 +51,6 @@ class FrameSink(Protocol):
 
 class _PlanMismatch(Exception):
     """The decoder did not do what the plan predicted: decode sequentially instead."""
-
-
-def frame_time(frame: "object", n: int, start: float, fps: float) -> float:
-    """Seconds from the stream's start to frame n: from its timestamp, else from its number."""
-    if frame.pts is not None and frame.time is not None:
-        return max(0.0, float(frame.time) - start)
-    return n / fps if fps else 0.0
 
 
 def decode_into(open_video: Callable[[], "object"], video: "object", sinks: Dict[str, FrameSink],
