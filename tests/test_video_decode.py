@@ -77,6 +77,35 @@ def test_planned_decode_equals_one_sequential_pass(streams, name, seconds_per_ha
     assert [f.frame_number for f in planned.vpdq] == list(range(0, FRAMES, step))
 
 
+REMUXES = {
+    # name: (the system ffmpeg's arguments before and after -i SOURCE): stream copies of x264_bframes.mp4
+    "edit_list.mp4": (["-ss", "0.55"], []),  # starts mid-GOP: an edit list, packets marked discard
+    "offset.mp4": ([], ["-output_ts_offset", "10"]),  # timestamps start at 10 s
+    "two_video_tracks.mkv": ([], ["-map", "0:v", "-map", "0:v"]),
+    "with_audio.mp4": ([], ["-f", "lavfi", "-i", "sine=duration=8", "-map", "0:v", "-map", "1:a", "-c:a", "aac"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REMUXES))
+def test_remuxed_streams_plan_and_decode_as_the_sequential_pass(streams, name, tmp_path):
+    import subprocess
+
+    source, out = streams["x264_bframes.mp4"], tmp_path / name
+    before, after = REMUXES[name]
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", *before, "-i", str(source), *after, "-c:v", "copy",
+                    str(out)], check=True)
+    plan = _plan_of(out)
+    assert plan is not None and len(plan.segments) > 1
+    planned = hashmatch.video_hashes(out, ("vpdq", "tmk_pdqf"), seconds_per_hash=0.5)
+    _same(planned, _sequential(out, seconds_per_hash=0.5))
+    if name == "edit_list.mp4":
+        import av
+
+        with av.open(str(out)) as c:
+            assert any(p.is_discard for p in c.demux(c.streams.video[0]))
+        assert plan.frame_count < FRAMES - 15
+
+
 def test_the_plan_splits_and_skips_where_the_stream_allows(streams):
     closed = _plan_of(streams["x264_bframes.mp4"])
     assert closed.frame_count == FRAMES and closed.can_skip
