@@ -12,7 +12,7 @@ from hashmatch import HashDB, HashFormatError
 from hashmatch.cli import main
 from hashmatch.exchange import export, read_bytes, read_file
 from hashmatch.records import Fingerprint, Record
-from hashmatch.vpdq_frames import VPDQFrame, dumps as vpdq_dumps
+from hashmatch.vpdq_frames import VPDQFrame, dumps as vpdq_dumps, loads as vpdq_loads
 from videos import source_video
 
 
@@ -54,6 +54,17 @@ def test_jsonl_round_trip_is_lossless(tmp_path):
         assert _jsonl(b, tmp_path / "b.jsonl") == first  # every field back, byte for byte
         assert len(b) == 6
         assert b.stats()["index"]["size"] == 5 + 5  # the tombstone's hash is kept but not searched
+
+
+def test_an_hour_of_vpdq_round_trips_through_every_list_kind(tmp_path):
+    hour = _frames(9, 3600)  # one field of ~270 KB in CSV: over the csv module's default limit
+    with HashDB(tmp_path / "a.db") as a:
+        a.add(hour, source="videos", external_id="long")
+        for name in ("long.csv", "long.txt", "long.jsonl"):
+            export(a, tmp_path / name, fmt="vpdq")
+            (record,) = read_file(tmp_path / name)
+            (fp,) = [f for f in record.fingerprints if f.format == "vpdq"]
+            assert [(f.hex, f.quality) for f in vpdq_loads(fp.value)] == [(f.hex, f.quality) for f in hour], name
 
 
 def test_reimport_merges_without_duplicating(tmp_path):

@@ -156,6 +156,10 @@ def export_csv(records: Iterable[Record], fmt: str, out: IO[str]) -> int:
 
 def read_csv(text: str, name: str, fmt: Optional[str] = None) -> List[Record]:
     """Parse a CSV hash list of one format: the header names the value column (or the format)."""
+    # The csv module refuses fields over 128 KiB, and an hour of vPDQ is ~270 KB in one field.
+    # Lines are bounded by max_line_bytes before parsing; the limit is only ever raised, never
+    # lowered, so other csv users in the process keep at least what they had.
+    csv.field_size_limit(max(csv.field_size_limit(), DEFAULT_MAX_LINE_BYTES))
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip().lower() for h in next(reader)]
