@@ -7,13 +7,14 @@ interoperability work does; the database must know where the media is (``media_u
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from . import formats
 from .errors import HashmatchError, InvalidInputError
+from .formats.digests import DigestFormat
 from .records import Fingerprint, Record
 
 #: What a complete entry holds, per media type.
@@ -75,7 +76,8 @@ def compute_formats(media_type: str, path: str, wanted: Sequence[str]) -> List[F
 
             h = pdq(path)
             out.append(pdq_fingerprint(h, h.quality))
-        out += [Fingerprint(f, _file_digest(path, f)) for f in ("md5", "sha256") if f in wanted]
+        digests = [d for d in map(_digest_format, wanted) if d is not None and d.media_type == "image"]
+        out += [Fingerprint(d.name, d.of_file(path)) for d in digests]
         return out
     from .video_hashes import video_hashes
 
@@ -91,21 +93,18 @@ def compute_formats(media_type: str, path: str, wanted: Sequence[str]) -> List[F
 
 def _check_same_media(r: Record) -> None:
     """Refuse media whose bytes no longer match a digest the entry holds: it is not the same file."""
-    held = {f.format: f.value for f in r.fingerprints}
-    for fmt, algorithm in (("md5", "md5"), ("sha256", "sha256"), ("video_md5", "md5"), ("video_sha256", "sha256")):
-        if fmt in held:
-            if _file_digest(r.media_uri, algorithm) != held[fmt]:
-                raise MediaChangedError(f"{r.media_uri} no longer matches the entry's {fmt}: not the same media")
+    for f in r.fingerprints:
+        codec = _digest_format(f.format)
+        if codec is not None:  # one digest settles it
+            if codec.of_file(r.media_uri) != f.value:
+                raise MediaChangedError(f"{r.media_uri} no longer matches the entry's {f.format}: not the same media")
             return
 
 
-def _file_digest(path: str, algorithm: str) -> str:
-    """The hex digest of a file, read in 1 MiB chunks (media can be gigabytes)."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _digest_format(name: str) -> Optional[DigestFormat]:
+    """The registered digest format of that name, None for any other format."""
+    codec = formats.get(name)
+    return codec if isinstance(codec, DigestFormat) else None
 
 
 class MediaChangedError(HashmatchError):

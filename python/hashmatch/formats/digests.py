@@ -43,9 +43,13 @@ class DigestFormat(Format):
         """0 for the same digest, 1 otherwise."""
         return 0 if self.loads(a) == self.loads(b) else 1
 
-    def of_bytes(self, data: bytes) -> str:
-        """The digest of some bytes."""
-        return hashlib.new(self.algorithm, data).hexdigest()
+    def of_file(self, path: str) -> str:
+        """The digest of a file's bytes, read in 1 MiB chunks (media can be gigabytes)."""
+        digest = hashlib.new(self.algorithm)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
 
 for _name, _algorithm, _media in [("md5", "md5", "image"), ("sha1", "sha1", "image"), ("sha256", "sha256", "image"),
