@@ -1,7 +1,7 @@
 """Video hashing speed: ours against the reference tools `vpdq` and `tmkpy`.
 
-Run: python benchmarks/bench_video.py [--seconds 60] [--repeats 2] [--encoding x264|phone]
-Makes a synthetic 640x360 30-fps H.264 clip (tests/videos.py style: pans over photographs)
+Run: python benchmarks/bench_video.py [--seconds 60] [--repeats 2] [--encoding x264|phone] [--size 640x360]
+Makes a synthetic 30-fps H.264 clip (640x360 unless --size) (tests/videos.py style: pans over photographs)
 and prints wall and CPU seconds of hashing per minute of video (the fastest of --repeats
 runs; CPU includes child processes), for vpdq.computeHash,
 tmkpy.hashVideo (it runs the system ffmpeg), and hashmatch's vpdq(), tmk() and
@@ -48,9 +48,9 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> Tuple[float, float]:
 ENCODINGS = {"x264": None, "phone": {"crf": "23", "preset": "veryfast", "bf": "0", "g": "30"}}
 
 
-def make_clip(path: Path, seconds: int, encoding: str = "x264") -> Path:
-    """Six scenes, each a pan over a different photograph, 640x360 at 30 fps."""
-    fps, size = 30, (640, 360)
+def make_clip(path: Path, seconds: int, encoding: str = "x264", size: Tuple[int, int] = (640, 360)) -> Path:
+    """Six scenes, each a pan over a different photograph, at 30 fps."""
+    fps = 30
     n = seconds * fps
     names = ["astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry"]
     each = (n + len(names) - 1) // len(names)
@@ -65,6 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
     ap.add_argument("--encoding", choices=sorted(ENCODINGS), default="x264",
                     help="x264: default GOP with B-frames; phone: a keyframe a second, no B-frames")
     args = ap.parse_args()
@@ -74,7 +75,8 @@ def main() -> None:
 
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds, args.encoding)
+        width, height = (int(x) for x in args.size.lower().split("x"))
+        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds, args.encoding, (width, height))
         per_minute = 60.0 / args.seconds
         runs: Dict[str, Callable[[], object]] = {
             "vpdq.computeHash (reference)": lambda: vpdq.computeHash(str(clip)),
