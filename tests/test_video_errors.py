@@ -47,6 +47,15 @@ def _audio_packets(out, stream, count=20):
         out.mux(packet)
 
 
+def test_unknown_codec(good, tmp_path):
+    p = tmp_path / "unknown.mp4"
+    p.write_bytes(good.read_bytes().replace(b"avc1", b"zzzz"))  # a codec tag FFmpeg has no decoder for
+    with pytest.raises(hashmatch.DecodeError, match="no decoder"):
+        hashmatch.vpdq(p)
+    with pytest.raises(hashmatch.DecodeError, match="no decoder"):
+        hashmatch.video_info(p)
+
+
 def test_zero_frames(tmp_path):
     import av
 

@@ -62,8 +62,13 @@ class _Video:
             self.container.close()
             raise DecodeError(f"{self.name}: has no video stream")
         self.stream = stream = streams[0]
-        stream.thread_type = "AUTO"  # FFmpeg's frame and slice threads
+        # Slice threads only: frame threading conceals damage differently from one thread (and
+        # from run to run), and a video's hashes must not depend on how it was decoded.
+        stream.thread_type = "SLICE"
         ctx = stream.codec_context
+        if ctx is None:  # FFmpeg has no decoder for it (an unknown or damaged codec tag)
+            self.close()
+            raise DecodeError(f"{self.name}: no decoder for its video stream (an unknown or damaged codec)")
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         if width <= 0 or height <= 0:
             self.close()

@@ -157,9 +157,13 @@ def _decode_planned(open_video: Callable[[], "object"], video: "object", plan: S
 
     def work(reader: "object") -> None:
         try:
-            # Parallel segments keep every core busy; a lone thread gets FFmpeg's own threads.
-            reader.stream.thread_type = "AUTO" if workers == 1 else "SLICE"
+            # Parallel segments keep every core busy; a lone thread gets FFmpeg's slice threads.
+            reader.stream.thread_type = "SLICE"
             reader.stream.thread_count = threads if workers == 1 else 1
+            # Damage the decoder would conceal is concealed from what came before, which a
+            # segment started afresh (or a skipped frame) does not have: make it an error,
+            # which sends the video to the sequential pass, where it is concealed as ever.
+            reader.stream.codec_context.options = {"err_detect": "explode"}
             while (i := schedule.take()) is not None:
                 schedule.done(i, _decode_segment(reader, plan, plan.segments[i], sinks, wanted, needed))
         except BaseException as e:  # noqa: B036 - handed to the merging thread, which raises it
