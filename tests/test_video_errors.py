@@ -104,3 +104,35 @@ def test_missing_and_wrong_types(tmp_path):
         hashmatch.vpdq(42)
     with pytest.raises(hashmatch.DecodeError):
         hashmatch.vpdq(b"")
+
+
+class _StreamAppearsLater:
+    """A container whose demuxer, like PyAV's on an MPEG-TS that gains a stream, fails with IndexError."""
+
+    def __init__(self, real, after: int = 20) -> None:
+        self._real, self._after = real, after
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def _fail_after(self, items):
+        for i, item in enumerate(items):
+            if i == self._after:
+                raise IndexError("list index out of range")
+            yield item
+
+    def demux(self, *args, **kwargs):
+        return self._fail_after(self._real.demux(*args, **kwargs))
+
+    def decode(self, *args, **kwargs):
+        return self._fail_after(self._real.decode(*args, **kwargs))
+
+
+def test_a_stream_appearing_mid_file_is_a_decode_error(good, monkeypatch):
+    import av
+
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: _StreamAppearsLater(real_open(*a, **k)))
+    for video in (good, good.read_bytes(), open(good, "rb")):  # planned and sequential passes alike
+        with pytest.raises(hashmatch.DecodeError, match="new stream appeared"):
+            hashmatch.video_hashes(video, ("vpdq", "tmk_pdqf"))

@@ -113,6 +113,9 @@ class _Video:
                 n += 1
         except av.error.FFmpegError as e:
             raise DecodeError(f"{self.name}: corrupt video after {n} frames ({e})") from e
+        except IndexError as e:  # PyAV's demuxer knows only the streams present when the file opened
+            raise DecodeError(f"{self.name}: a new stream appeared after {n} frames, which PyAV cannot "
+                              "demux (MPEG-TS does this); remux the file") from e
         if n == 0:
             raise DecodeError(f"{self.name}: no frames could be decoded")
 

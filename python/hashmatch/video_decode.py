@@ -245,8 +245,10 @@ def _decode_segment(reader: "object", plan: StreamPlan, segment: Segment, sinks:
             for frame in packet.decode():
                 _deliver(reader, check, frame, parts, wanted)
         _drain(reader, check, parts, wanted)
-    except av.error.FFmpegError as e:
-        raise _PlanMismatch from e  # the sequential pass reports it, exactly as it would without a plan
+    except (av.error.FFmpegError, IndexError) as e:
+        # The sequential pass reports it, exactly as it would without a plan. (IndexError: PyAV's
+        # demuxer met a stream that appeared after the file was opened.)
+        raise _PlanMismatch from e
     check.done()
     return {name: part.finish() for name, part in parts.items()}
 

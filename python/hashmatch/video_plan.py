@@ -73,23 +73,32 @@ def plan_stream(container, stream, *, max_pts: Optional[int] = None,
     if stream.time_base is None:
         return None
     pts, dts, dur, key, discard = array("q"), array("q"), array("q"), array("b"), array("b")
-    for packet in container.demux(stream):
-        if not packet.size:
-            continue  # the demuxer's end-of-stream marker
-        if packet.pts is None or len(pts) >= max_packets:
-            return None
-        if max_pts is not None and packet.pts > max_pts:
-            return None
-        pts.append(packet.pts)
-        dts.append(packet.dts if packet.dts is not None else packet.pts)
-        dur.append(packet.duration or 0)
-        key.append(packet.is_keyframe)
-        discard.append(packet.is_discard)
+    try:
+        for packet in container.demux(stream):
+            if not _keep(packet, pts, dts, dur, key, discard, max_pts, max_packets):
+                return None
+    except IndexError:  # PyAV's demuxer met a stream that appeared after the file was opened
+        return None
     if not pts:
         return None
     return _plan(stream, np.frombuffer(pts, np.int64), np.frombuffer(dts, np.int64), np.frombuffer(dur, np.int64),
                  np.frombuffer(key, np.int8).astype(bool), np.frombuffer(discard, np.int8).astype(bool),
                  container.format.name)
+
+
+def _keep(packet: "object", pts: array, dts: array, dur: array, key: array, discard: array,
+          max_pts: Optional[int], max_packets: int) -> bool:
+    """Record one demuxed packet; False when the stream cannot be planned (no pts, over a bound)."""
+    if not packet.size:
+        return True  # the demuxer's end-of-stream marker
+    if packet.pts is None or len(pts) >= max_packets or (max_pts is not None and packet.pts > max_pts):
+        return False
+    pts.append(packet.pts)
+    dts.append(packet.dts if packet.dts is not None else packet.pts)
+    dur.append(packet.duration or 0)
+    key.append(packet.is_keyframe)
+    discard.append(packet.is_discard)
+    return True
 
 
 def _plan(stream, pts: np.ndarray, dts: np.ndarray, dur: np.ndarray, key: np.ndarray, discard: np.ndarray,
