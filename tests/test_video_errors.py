@@ -133,6 +133,7 @@ def test_a_stream_appearing_mid_file_is_a_decode_error(good, monkeypatch):
 
     real_open = av.open
     monkeypatch.setattr(av, "open", lambda *a, **k: _StreamAppearsLater(real_open(*a, **k)))
-    for video in (good, good.read_bytes(), open(good, "rb")):  # planned and sequential passes alike
-        with pytest.raises(hashmatch.DecodeError, match="new stream appeared"):
-            hashmatch.video_hashes(video, ("vpdq", "tmk_pdqf"))
+    with open(good, "rb") as stream:
+        for video in (good, good.read_bytes(), stream):  # planned and sequential passes alike
+            with pytest.raises(hashmatch.DecodeError, match="new stream appeared"):
+                hashmatch.video_hashes(video, ("vpdq", "tmk_pdqf"))
