@@ -144,6 +144,11 @@ def exchange_import(data: bytes) -> None:
 _INDEX_DIR = tempfile.mkdtemp(prefix="hashmatch-fuzz-")
 
 
+def video(data: bytes) -> None:
+    """A video from bytes: the demux plan, the parallel segment decode (or the sequential pass), every hash."""
+    hashmatch.video_hashes(data, ("vpdq", "tmk_pdqf", "video_md5"), seconds_per_hash=0.2, threads=2)
+
+
 def index_file(data: bytes) -> None:
     """The HammingIndex file loader (load and load_if_tagged), then a search of what loaded."""
     path = os.path.join(_INDEX_DIR, f"index-{os.getpid()}")
@@ -320,6 +325,30 @@ def _format_seeds() -> List[bytes]:
     return out
 
 
+def _video_seeds() -> List[bytes]:
+    """Tiny clips with B-frames and short GOPs (several segments, skipped frames) in four containers."""
+    import av
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    out = []
+    for fmt, codec, options in [("mp4", "libx264", {"g": "6", "bf": "2"}), ("matroska", "libx264", {"g": "6"}),
+                                ("webm", "libvpx-vp9", {"g": "6", "deadline": "realtime"}),
+                                ("mpegts", "mpeg2video", {"g": "6", "bf": "2"})]:
+        buf = io.BytesIO()
+        with av.open(buf, "w", format=fmt) as c:
+            stream = c.add_stream(codec, rate=10, options=options)
+            stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+            for i in range(24):
+                img = np.kron(np.roll(base, i, axis=1), np.ones((4, 4, 1), np.uint8))
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    c.mux(packet)
+            for packet in stream.encode():
+                c.mux(packet)
+        out.append(buf.getvalue())
+    return out
+
+
 def _core_seeds() -> List[bytes]:
     rng = np.random.default_rng(2)
     return [bytes(rng.integers(0, 256, n, dtype=np.uint8)) for n in (16, 64, 256, 1024, 4096)]
@@ -333,6 +362,7 @@ TARGETS: Dict[str, Callable[[bytes], None]] = {
     "tmk_file": tmk_file,
     "exchange_import": exchange_import,
     "index_file": index_file,
+    "video": video,
     "core_pdq": core_pdq,
     "core_tmk": core_tmk,
     "core_hamming": core_hamming,
@@ -346,6 +376,7 @@ SEEDS: Dict[str, Callable[[], List[bytes]]] = {
     "tmk_file": lambda: [_tmk_seed()],
     "exchange_import": lambda: _text_seeds() + [_tmk_seed()],
     "index_file": index_file_seeds,
+    "video": _video_seeds,
     "core_pdq": _core_seeds,
     "core_tmk": _core_seeds,
     "core_hamming": _core_seeds,
