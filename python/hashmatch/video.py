@@ -105,10 +105,7 @@ class _Video:
                 t = frame_time(frame, n, self.start, self.fps)
                 if t > self.max_duration:
                     raise ResourceLimitError(f"{self.name}: runs past max_duration={self.max_duration:.0f} s")
-                # The stream header is only a claim: a stream may change frame size mid-way.
-                if frame.width * frame.height > self.max_frame_pixels:
-                    raise ResourceLimitError(f"{self.name}: frame {n} is {frame.width}x{frame.height}, over "
-                                             f"max_frame_pixels={self.max_frame_pixels:,}")
+                self.check_frame_size(frame, n)
                 yield n, t, frame
                 n += 1
         except av.error.FFmpegError as e:
@@ -118,6 +115,13 @@ class _Video:
                               "demux (MPEG-TS does this); remux the file") from e
         if n == 0:
             raise DecodeError(f"{self.name}: no frames could be decoded")
+
+    def check_frame_size(self, frame: "object", n: int) -> None:
+        """ResourceLimitError if decoded frame n is over max_frame_pixels."""
+        # The stream header is only a claim: a stream may change frame size mid-way.
+        if frame.width * frame.height > self.max_frame_pixels:
+            raise ResourceLimitError(f"{self.name}: frame {n} is {frame.width}x{frame.height}, over "
+                                     f"max_frame_pixels={self.max_frame_pixels:,}")
 
     def close(self) -> None:
         self.container.close()

@@ -18,7 +18,6 @@ from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
 
-from .errors import ResourceLimitError
 from .video import frame_time
 from .video_plan import Segment, StreamPlan, plan_stream
 
@@ -218,9 +217,10 @@ def _decode_segment(reader: "object", plan: StreamPlan, segment: Segment, sinks:
         check.done()
         return {name: part.finish() for name, part in parts.items()}
     first, last = int(sent[0]), int(sent[-1])
+    # NONREF for the packets whose frame no hash needs (discarded packets have no frame).
+    skip_nonref = ((frame_of < 0) | ~needed[np.maximum(frame_of, 0)]).tolist() if plan.can_skip else None
     # Plain lists: read once per packet, where numpy scalars cost microseconds each.
-    packet_pts, frame_of, send = plan.packet_pts[a:b].tolist(), frame_of.tolist(), send.tolist()
-    skip_nonref = needed.tolist() if plan.can_skip else None
+    packet_pts, send = plan.packet_pts[a:b].tolist(), send.tolist()
     try:
         packet, packets = _start_of(reader, plan, a + first)
         skipping, gap = None, False
@@ -237,8 +237,7 @@ def _decode_segment(reader: "object", plan: StreamPlan, segment: Segment, sinks:
                 ctx.flush_buffers()
                 gap = False
             if skip_nonref is not None:
-                n = frame_of[i]
-                skip = n < 0 or not skip_nonref[n]
+                skip = skip_nonref[i]
                 if skip is not skipping:
                     ctx.skip_frame = "NONREF" if skip else "DEFAULT"
                     skipping = skip
@@ -304,9 +303,7 @@ def _start_of(reader: "object", plan: StreamPlan, a: int) -> Tuple["object", Ite
 def _deliver(reader: "object", check: "_OutputCheck", frame: "object", parts: Dict[str, FramePart],
              wanted: Dict[str, np.ndarray]) -> None:
     n = check.frame(frame)
-    if frame.width * frame.height > reader.max_frame_pixels:
-        raise ResourceLimitError(f"{reader.name}: frame {n} is {frame.width}x{frame.height}, over "
-                                 f"max_frame_pixels={reader.max_frame_pixels:,}")
+    reader.check_frame_size(frame, n)
     t = frame_time(frame, n, reader.start, reader.fps)
     for name, part in parts.items():
         if wanted[name][n]:
