@@ -39,27 +39,40 @@ class SlotClock:
         """(slots for the previous frame, slots for this one), for a frame at t seconds lasting duration."""
         # Exact times (Fractions) keep a frame at 4.1 s on slot 61.5, as FFmpeg's rational
         # rescaling does, where 4.1 * 15 in floats would fall just short of it.
-        position = t * self.rate
-        length = self.default_duration
-        if duration is not None and round(duration * self.rate) > 0:
-            length = float(round(duration * self.rate))  # FFmpeg rounds the packet duration (lrintf)
-        drift = position - self.next_slot
-        delta = drift + length
-        if drift < 0 < delta:
-            drift = 0.0  # the frame started inside the previous slot: clip it (does not change delta)
-        before, count = 0, 1
-        if delta < -1.1:
-            count = 0
-        elif delta > 1.1:
-            count = round(delta)  # llrintf: to nearest, ties to even
-            if drift > 1.1:
-                before = round(drift - 0.6)
-        before = min(before, count)
+        drift = Fraction(t * self.rate - self.next_slot)  # exact, whether t is a Fraction or a float
+        length = _length(None if duration is None else duration * self.rate, self.default_duration)
+        before, count = _decide(drift.numerator, drift.denominator, length)
         self.next_slot += count
         return before, count - before
 
 
-_ONE_POINT_ONE = Fraction(1.1)  # the float 1.1 exactly: SlotClock compares exact drifts with it
+_ONE_POINT_ONE = Fraction(1.1)  # the float 1.1 exactly: the drift is compared with it exactly
+
+
+def _length(duration_slots: Union[Fraction, float, None], default: float) -> float:
+    """A frame's length in slots: its duration rounded as FFmpeg rounds it (lrintf), else the default."""
+    slots = round(duration_slots) if duration_slots is not None else 0
+    return float(slots) if slots > 0 else default
+
+
+def _decide(drift_num: int, den: int, length: float) -> Tuple[int, int]:
+    """(slots the previous frame fills again, slots in all) for a frame drift_num / den slots from the next one.
+
+    FFmpeg's constant-frame-rate sync, in integers where it compares exactly: the frame is
+    dropped when it ends more than 1.1 slots early, duplicated when it runs more than 1.1
+    slots long, and when it starts more than 1.1 slots late the gap is filled with the
+    previous frame.
+    """
+    delta = drift_num / den + length  # int / int rounds correctly, as float(Fraction) does
+    before, count = 0, 1
+    if delta < -1.1:
+        count = 0
+    elif delta > 1.1:
+        count = round(delta)  # llrintf: to nearest, ties to even
+        # (FFmpeg clips a negative drift to 0 first, which only matters to this test: never late.)
+        if drift_num * _ONE_POINT_ONE.denominator > _ONE_POINT_ONE.numerator * den:
+            before = round(drift_num / den - 0.6)
+    return min(before, count), count
 
 
 def plan_slots(pts: Sequence[int], durations: Sequence[int], time_base: Fraction, start: Fraction,
@@ -77,25 +90,12 @@ def plan_slots(pts: Sequence[int], durations: Sequence[int], time_base: Fraction
     # A frame's position in slots is (pts * n * sn_d - start_n * d) * rate / (d * start_d), exactly.
     scale, shift, den = n * start.denominator * rate, start.numerator * d * rate, d * start.denominator
     default = min(rate / stream_fps, 1.0) if stream_fps > 0 else 1.0
-    lengths = {}
-    for dur in set(durations):
-        slots = round(Fraction(dur) * time_base * rate) if dur else 0
-        lengths[dur] = float(slots) if slots > 0 else default  # FFmpeg rounds the duration (lrintf)
-    over_num, over_den = _ONE_POINT_ONE.numerator, _ONE_POINT_ONE.denominator
+    lengths = {dur: _length(Fraction(dur) * time_base * rate if dur else None, default) for dur in set(durations)}
     first, count = np.zeros(len(pts), np.int64), np.zeros(len(pts), np.int64)
     previous, next_slot = -1, 0
     for i, (p, dur) in enumerate(zip(pts, durations)):
         drift_num = max(0, p * scale - shift) - next_slot * den  # drift = drift_num / den
-        delta = drift_num / den + lengths[dur]  # int / int rounds correctly, as float(Fraction) does
-        before, own = 0, 1
-        if delta < -1.1:
-            own = 0
-        elif delta > 1.1:
-            own = round(delta)
-            clipped = drift_num < 0 < delta  # a frame starting inside the previous slot counts from 0
-            if not clipped and drift_num * over_den > over_num * den:
-                before = round(drift_num / den - 0.6)
-        before = min(before, own)
+        before, own = _decide(drift_num, den, lengths[dur])
         next_slot += own
         own -= before
         if previous < 0:
