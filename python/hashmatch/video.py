@@ -192,10 +192,8 @@ class VPDQSampler:
         return _VPDQPart(self)
 
     def add(self, frames: List[VPDQFrame]) -> None:
-        """Append one stretch's frames (stretches arrive in order)."""
+        """Append one stretch's frames (stretches arrive in order; wanted() or the part enforced max_frames)."""
         self.frames.extend(frames)
-        if len(self.frames) > self.max_frames:
-            raise ResourceLimitError(f"more than max_frames={self.max_frames:,} frames to hash")
 
     def reset(self) -> None:
         """Drop the frames merged so far."""
