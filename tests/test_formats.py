@@ -102,6 +102,8 @@ def test_external_names_both_ways():
         formats.from_external("ncmec", "MD5")
     with pytest.raises(HashFormatError, match="unknown ncmec hash type"):
         formats.from_external("ncmec", "FOO")
+    with pytest.raises(HashFormatError, match="known: MD5, NETCLEAN"):  # the system's name in any case
+        formats.from_external(" NCMEC", "FOO")
     assert formats.to_external("stopncii", "pdq") == "ImagePDQ"
     assert formats.to_external("ncmec", "tmk_pdqf") == "TMK_PDQF"
     assert formats.table()["video_md5"] == {"ncmec": "MD5", "stopncii": "VideoMD5", "cybertipline": "MD5"}

@@ -46,9 +46,10 @@ SYSTEMS = tuple(sorted({row[0] for row in _TABLE}))
 
 def from_external(system: str, name: str, media_type: Optional[str] = None) -> str:
     """Our format name for `system`'s `name` (media_type settles names like NCMEC's MD5)."""
-    rows = [r for r in _TABLE if r[0] == _system(system) and r[1].lower() == name.strip().lower()]
+    ours = _system(system)
+    rows = [r for r in _TABLE if r[0] == ours and r[1].lower() == name.strip().lower()]
     if not rows:
-        known = sorted({r[1] for r in _TABLE if r[0] == system})
+        known = sorted({r[1] for r in _TABLE if r[0] == ours})
         raise HashFormatError(f"unknown {system} hash type {name!r}; known: {', '.join(known)}")
     fitting = [r for r in rows if r[2] is None or media_type is None or r[2] == media_type]
     formats = sorted({r[3] for r in fitting})
