@@ -80,11 +80,15 @@ def video_record(video: Any) -> Record:
     """Every video format of a video in one decode pass: vPDQ, TMK+PDQF and the file digests."""
     from .video_hashes import video_hashes
 
-    h = video_hashes(video, seconds_per_hash=SECONDS_PER_HASH)
-    fingerprints = [vpdq_fingerprint(h.vpdq, SECONDS_PER_HASH), tmk_fingerprint(h.tmk)]
-    fingerprints += [Fingerprint(name, value) for name, value in (("video_md5", h.md5), ("video_sha256", h.sha256))
-                     if value is not None]
-    return Record("video", fingerprints)
+    return Record("video", video_fingerprints(video_hashes(video, seconds_per_hash=SECONDS_PER_HASH)))
+
+
+def video_fingerprints(h: Any) -> List[Fingerprint]:
+    """The fingerprints of computed VideoHashes, one per format it holds (vPDQ at SECONDS_PER_HASH)."""
+    out = [] if h.vpdq is None else [vpdq_fingerprint(h.vpdq, SECONDS_PER_HASH)]
+    out += [] if h.tmk is None else [tmk_fingerprint(h.tmk)]
+    return out + [Fingerprint(name, value) for name, value in (("video_md5", h.md5), ("video_sha256", h.sha256))
+                  if value is not None]
 
 
 def _is_tmk(item: Any) -> bool:

@@ -67,7 +67,7 @@ def coverage(records: Iterable[Record]) -> Tuple[Coverage, List[Dict[str, Any]]]
 
 def compute_formats(media_type: str, path: str, wanted: Sequence[str]) -> List[Fingerprint]:
     """Fingerprints of the media file at `path` in the wanted formats (videos in one decode pass)."""
-    from .ingest import pdq_fingerprint, tmk_fingerprint, vpdq_fingerprint, SECONDS_PER_HASH
+    from .ingest import SECONDS_PER_HASH, pdq_fingerprint, video_fingerprints
 
     out: List[Fingerprint] = []
     if media_type == "image":
@@ -81,14 +81,7 @@ def compute_formats(media_type: str, path: str, wanted: Sequence[str]) -> List[F
         return out
     from .video_hashes import video_hashes
 
-    hashes = video_hashes(path, formats=[f for f in wanted], seconds_per_hash=SECONDS_PER_HASH)
-    if hashes.vpdq is not None:
-        out.append(vpdq_fingerprint(hashes.vpdq, SECONDS_PER_HASH))
-    if hashes.tmk is not None:
-        out.append(tmk_fingerprint(hashes.tmk))
-    out += [Fingerprint(name, value) for name, value in (("video_md5", hashes.md5), ("video_sha256", hashes.sha256))
-            if value is not None]
-    return out
+    return video_fingerprints(video_hashes(path, formats=[f for f in wanted], seconds_per_hash=SECONDS_PER_HASH))
 
 
 def _check_same_media(r: Record) -> None:

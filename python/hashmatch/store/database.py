@@ -222,6 +222,7 @@ class HashDB(Matching):
             if n:
                 self._apply_locked([], removed_row_ids=row_ids)
         return n
+
     # ----- reading -------------------------------------------------------------------
 
     def get(self, entry_id: int) -> Record:
