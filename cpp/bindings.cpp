@@ -166,11 +166,14 @@ struct TmkShape {
 TmkShape tmk_shape(const I32& periods, int num_coefficients, int dim) {
   TmkShape s;
   s.periods.assign(periods.data(), periods.data() + periods.size());
-  if (s.periods.empty() || s.periods.size() > 1024) throw py::value_error("TMK needs 1..1024 periods");
+  if (s.periods.empty() || s.periods.size() > static_cast<std::size_t>(ht::kMaxPeriods))
+    throw py::value_error("TMK needs 1.." + std::to_string(ht::kMaxPeriods) + " periods");
   for (int p : s.periods)
     if (p <= 0) throw py::value_error("TMK periods must be positive, got " + std::to_string(p));
-  if (num_coefficients <= 0 || num_coefficients > 4096) throw py::value_error("TMK needs 1..4096 coefficients");
-  if (dim <= 0 || dim > 65536) throw py::value_error("TMK feature dimension must be in 1..65536");
+  if (num_coefficients <= 0 || num_coefficients > ht::kMaxCoefficients)
+    throw py::value_error("TMK needs 1.." + std::to_string(ht::kMaxCoefficients) + " coefficients");
+  if (dim <= 0 || dim > ht::kMaxDimension)
+    throw py::value_error("TMK feature dimension must be in 1.." + std::to_string(ht::kMaxDimension));
   s.shape = ht::Shape{s.periods.data(), static_cast<int>(s.periods.size()), num_coefficients, dim};
   return s;
 }
@@ -193,13 +196,13 @@ double* sums_buffer(py::array& a, std::size_t n, const char* name) {
 
 // Above this the Bessel functions overflow (libstdc++ throws a bare runtime_error).
 constexpr double kMaxKernelBeta = 512.0;  // the error message below says so
-// Level-2 scores cost sum(periods) * coefficients steps and a cos/sin table per period: the
-// reference's shape needs ~1M; this bound (256x that) keeps a hostile shape from hanging a scan.
-constexpr double kMaxLevel2Work = 1 << 28;
-constexpr int kMaxLevel2Period = 1 << 20;  // 19 hours at 15 fps; the reference's longest is 14653
+// Level-2 scores cost sum(periods) * coefficients steps and a cos/sin table per period.
+constexpr double kMaxLevel2Work = ht::kMaxLevel2Work;
+constexpr int kMaxLevel2Period = ht::kMaxPeriod;
 
 F32 tmk_kernel_coefficients(int count, double beta) {
-  if (count <= 0 || count > 4096) throw py::value_error("count must be in 1..4096");
+  if (count <= 0 || count > ht::kMaxCoefficients)
+    throw py::value_error("count must be in 1.." + std::to_string(ht::kMaxCoefficients));
   if (!(beta > 0.0 && beta <= kMaxKernelBeta))
     throw py::value_error("beta must be in (0, 512]");
   F32 out(count);
@@ -426,6 +429,18 @@ PYBIND11_MODULE(_core, m) {
   m.def("tmk_level2", &tmk_level2, py::arg("periods"), py::arg("num_coefficients"), py::arg("dim"), py::arg("cos_a"),
         py::arg("sin_a"), py::arg("cos_b"), py::arg("sin_b"),
         "Best normalised TMK kernel score over periods and time offsets.");
+  // The bounds every layer enforces, defined once here (hashmatch.config reads them).
+  m.attr("TMK_MAX_PERIODS") = ht::kMaxPeriods;
+  m.attr("TMK_MAX_COEFFICIENTS") = ht::kMaxCoefficients;
+  m.attr("TMK_MAX_DIMENSION") = ht::kMaxDimension;
+  m.attr("TMK_MAX_PERIOD") = ht::kMaxPeriod;
+  m.attr("TMK_MAX_LEVEL2_WORK") = static_cast<long long>(ht::kMaxLevel2Work);
+  m.attr("TMK_MAX_KERNEL_BETA") = kMaxKernelBeta;
+  const hashmatch::borders::Options b;
+  m.attr("BORDER_TOLERANCE") = b.tolerance;
+  m.attr("BORDER_MAX_OUTLIERS") = b.max_outliers;
+  m.attr("BORDER_MIN_KEEP") = b.min_keep;
+  m.attr("MAX_KNN_RESULTS") = static_cast<long long>(kMaxKnnResults);
   // ---- end TMK+PDQF ----
   bind_hamming(m);  // Hamming index
 }

@@ -191,17 +191,6 @@ void* detail::allocate_large(std::size_t bytes) {
 
 void detail::free_large(void* p) { std::free(p); }
 
-int distance(const std::uint8_t* a, const std::uint8_t* b) {
-  std::uint64_t x[kWords], y[kWords];
-  load_code(a, x);
-  load_code(b, y);
-  return popcount4(x, y);
-}
-
-void distances(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query, std::int32_t* out) {
-  select_flat_kernel(false)(codes, n, query, out);
-}
-
 Options default_options() {
   Options o;
   // Radius 31, one thread: 3,000 codes take 4.2 us a query by brute force and 3.0 us with

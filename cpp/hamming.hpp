@@ -38,12 +38,6 @@ constexpr int kBits = 256;
 constexpr int kBytes = 32;
 constexpr int kWords = 4;  // a code is four little-endian uint64 words
 
-// Hamming distance between two 32-byte codes.
-int distance(const std::uint8_t* a, const std::uint8_t* b);
-
-// Brute-force distances of one query (4 words) to n codes (n * 4 words): out[i] for every i.
-void distances(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query, std::int32_t* out);
-
 // A brute-force distance kernel: out[i] = distance(query, code i) for n codes.
 using FlatKernel = void (*)(const std::uint64_t* codes, std::size_t n, const std::uint64_t* query,
                             std::int32_t* out);

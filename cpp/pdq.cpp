@@ -371,13 +371,6 @@ int features(const PixelView& image, float out[kFeatureCount]) {
   return features_from(image.rows, image.cols, [&](float* small) { downsample64(image, small); }, out);
 }
 
-int hash_luma(const float* luma_in, int rows, int cols, std::uint8_t out[kHashBytes]) {
-  float dct[kFeatureCount];
-  const int q = features_luma(luma_in, rows, cols, dct);
-  bits_from_dct(dct, out);
-  return q;
-}
-
 int hash(const PixelView& image, std::uint8_t out[kHashBytes]) {
   float dct[kFeatureCount];
   const int q = features(image, dct);

@@ -52,7 +52,6 @@ void dihedral_dcts(const float dct16x16[256], float out[kDihedralCount][256]);
 // Whole pipelines. Each returns the quality. Images of any size >= 1x1.
 int hash(const PixelView& image, std::uint8_t out[kHashBytes]);
 int hash_dihedral(const PixelView& image, std::uint8_t out[kDihedralCount][kHashBytes]);
-int hash_luma(const float* luma, int rows, int cols, std::uint8_t out[kHashBytes]);
 // The float DCT features (PDQF, row-major 16x16) TMK+PDQF uses; returns the quality.
 int features(const PixelView& image, float out[kFeatureCount]);
 int features_luma(const float* luma, int rows, int cols, float out[kFeatureCount]);

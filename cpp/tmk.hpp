@@ -16,6 +16,15 @@
 namespace hashmatch {
 namespace tmk {
 
+// Bounds on any TMK shape the core accepts, far above the reference's (4 periods, 32
+// coefficients, 256-d, ~1M level-2 steps) so that a hostile .tmk header cannot ask for a huge
+// allocation or hang a match. The bindings export them; Python reads them from there.
+constexpr int kMaxPeriods = 64;
+constexpr int kMaxCoefficients = 1024;
+constexpr int kMaxDimension = 4096;
+constexpr int kMaxPeriod = 1 << 20;              // frames: 19 hours at 15 fps; the reference's longest is 14653
+constexpr double kMaxLevel2Work = 1 << 24;       // sum(periods) x coefficients
+
 // The shape of a TMK: the periods (in frames) and the number of Fourier coefficients.
 struct Shape {
   const int* periods;
