@@ -24,8 +24,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import hashmatch  # noqa: E402
-from hashmatch.ingest import pdq_fingerprint  # noqa: E402
-from hashmatch.records import Record  # noqa: E402
+from hashmatch.pipeline.records import fingerprint  # noqa: E402
+from hashmatch.signals import get as signal_type  # noqa: E402
+from hashmatch.store import Record  # noqa: E402
 
 
 def photos() -> list:
@@ -86,7 +87,7 @@ def build(path: Path, n: int, known: list, rng: np.random.Generator) -> None:
     with hashmatch.HashDB(path) as db:
         for lo in range(0, n, 100_000):
             codes = rng.integers(0, 256, size=(min(100_000, n - lo), 32), dtype=np.uint8)
-            db.add_records([Record("image", [pdq_fingerprint(hashmatch.PDQ(bytes(c), 100), 100)],
+            db.add_records([Record("image", [fingerprint(signal_type("pdq"), hashmatch.PDQ(bytes(c), 100))],
                                    source="random") for c in codes])
         db.add_many(known, source="photos", external_ids=[f"photo{i}" for i in range(len(known))])
     print(f"database: {n:,} random hashes + {len(known)} photographs written in "

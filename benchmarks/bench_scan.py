@@ -26,7 +26,7 @@ from typing import Dict, List, Set
 import numpy as np
 
 import hashmatch
-from hashmatch.scanning import read_results
+from hashmatch.scan import read_results
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina")
 

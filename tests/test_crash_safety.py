@@ -18,7 +18,7 @@ import pytest
 
 from hashmatch import HashDB
 from hashmatch.index import HammingIndex
-from hashmatch.records import Fingerprint, Record
+from hashmatch.store import Fingerprint, Record
 
 KILLS = 200
 _OPS = {b"a": "add_many", b"m": "merge_records", b"s": "save_index", b"r": "remove"}
@@ -67,7 +67,7 @@ def _live_rows(path) -> set:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return {r[0] for r in conn.execute("SELECT r.id FROM pdq_rows r JOIN entries e ON e.id = r.entry_id"
+        return {r[0] for r in conn.execute("SELECT r.id FROM code_rows r JOIN entries e ON e.id = r.entry_id"
                                            " WHERE e.deleted = 0")}
     finally:
         conn.close()
@@ -91,7 +91,7 @@ def _check(path) -> tuple:
         assert set(saved.ids().tolist()) == live
     db = HashDB(path)
     try:
-        assert set(db._index.ids().tolist()) == live
+        assert set(db.indexes.hamming["pdq"].ids().tolist()) == live
         rows = db._conn.execute("SELECT e.id, f.value FROM fingerprints f JOIN entries e ON e.id = f.entry_id"
                                 " WHERE e.deleted = 0 AND f.format = 'pdq' ORDER BY f.id DESC LIMIT 3").fetchall()
         for entry_id, value in rows:
@@ -165,7 +165,7 @@ def test_damaged_index_file_is_detected_and_rebuilt(tmp_path, damage):
     index_file.write_bytes(bytes(data))
     assert HammingIndex.load_if_tagged(index_file, _saved_tag(path)) is None
     with HashDB(path) as db:
-        assert set(db._index.ids().tolist()) == _live_rows(path)
+        assert set(db.indexes.hamming["pdq"].ids().tolist()) == _live_rows(path)
         assert [m.entry_id for m in db.match(hexes[7], max_distance=0)] == [ids[7]]
     # Closing saved the rebuilt index: intact, current, and the same rows again.
     rebuilt = HammingIndex.load_if_tagged(index_file, _saved_tag(path))

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 import hashmatch
-from hashmatch.demo import synthetic_images
+from hashmatch.cli.demo import synthetic_images
 
 ROOT = Path(__file__).resolve().parents[1]
 

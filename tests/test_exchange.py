@@ -10,9 +10,9 @@ import pytest
 import hashmatch
 from hashmatch import HashDB, HashFormatError
 from hashmatch.cli import main
-from hashmatch.exchange import export, read_bytes, read_file
-from hashmatch.records import Fingerprint, Record
-from hashmatch.vpdq_frames import VPDQFrame, dumps as vpdq_dumps, loads as vpdq_loads
+from hashmatch.lists import export, read_bytes, read_file
+from hashmatch.store import Fingerprint, Record
+from hashmatch.signals.vpdq import VPDQFrame, dumps as vpdq_dumps, loads as vpdq_loads
 from videos import source_video
 
 

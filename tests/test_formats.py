@@ -9,7 +9,7 @@ import pytest
 
 import hashmatch
 from hashmatch import HashFormatError, formats
-from hashmatch.vpdq_frames import VPDQFrame
+from hashmatch.signals.vpdq import VPDQFrame
 
 
 def _pdq_hexes(n: int, seed: int) -> list:
@@ -56,7 +56,7 @@ def test_vpdq_signal_and_text_forms():
     signal = formats.dumps("vpdq", frames)
     back = formats.loads("vpdq", signal)
     assert [(f.hex, f.quality, f.timestamp) for f in back] == [(f.hex, f.quality, f.timestamp) for f in frames]
-    text = hashmatch.vpdq_frames.dumps(frames)
+    text = hashmatch.signals.vpdq.dumps(frames)
     assert formats.loads("vpdq", text) == frames  # the reference's text lines are accepted too
     assert formats.distance("vpdq", frames, frames) == 100.0
     assert formats.is_match("vpdq", frames, frames) and not formats.is_match("vpdq", frames, _frames(2))

@@ -11,8 +11,8 @@ from PIL import Image
 
 import hashmatch
 from hashmatch import HashDB
-from hashmatch.demo import synthetic_images
-from hashmatch.exchange import export, read_file
+from hashmatch.cli.demo import synthetic_images
+from hashmatch.lists import export, read_file
 from videos import textured, write_video
 
 KNOWN, UNRELATED, FPS, FRAMES, MOTION = 20, 20, 20, 60, 0.1

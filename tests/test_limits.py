@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import hashmatch
-from hashmatch import HashFormatError, ResourceLimitError, exchange
+from hashmatch import HashFormatError, ResourceLimitError
+from hashmatch import lists as exchange
 from hashmatch.index import HammingIndex
-from hashmatch.tmk import _HEADER, _MAGIC, TMK
+from hashmatch.signals.tmk import TMK, TMK_HEADER as _HEADER, TMK_MAGIC as _MAGIC
 
 # Peak RSS growth allowed for a refusal: the largest legitimate working set here is a 16 MiB
 # line bound plus one 1 MiB read chunk; anything that started to honour a claim would be >= 1 GiB.
@@ -98,7 +99,7 @@ def test_one_gigabyte_list_line_is_refused_from_a_sparse_file(tmp_path):
     with open(path, "wb") as f:
         f.write(b"pdq ")
         f.truncate(1 << 30)  # sparse: 1 GiB on paper, nothing on disk
-    result = _refusal("from hashmatch import exchange", f"exchange.read_file({str(path)!r})")
+    result = _refusal("from hashmatch import lists as exchange", f"exchange.read_file({str(path)!r})")
     assert result["error"][0] == "ResourceLimitError" and "max_line_bytes" in result["error"][1], result
     assert result["error"][1].startswith(f"{path}:1:")
     assert result["growth_mb"] < _BOUND_MB
@@ -155,7 +156,7 @@ def test_tmk_claiming_two_gigabytes_is_refused_from_its_header(tmp_path):
     with open(path, "wb") as f:
         f.write(_tmk_header(64, 1024, 4096))
         f.truncate(2_200_000_000)  # sparse, and as long as the header says
-    result = _refusal("from hashmatch import exchange, TMK", f"exchange.read_file({str(path)!r})")
+    result = _refusal("from hashmatch import lists as exchange, TMK", f"exchange.read_file({str(path)!r})")
     assert result["error"][0] == "ResourceLimitError" and "max_bytes" in result["error"][1], result
     assert result["growth_mb"] < _BOUND_MB
     result = _refusal("from hashmatch import TMK", f"TMK.read({str(path)!r})")

@@ -10,9 +10,10 @@ from PIL import Image
 import hashmatch
 from hashmatch import HashDB
 from hashmatch.cli import main
-from hashmatch.ingest import vpdq_fingerprint
-from hashmatch.records import Fingerprint, Record
-from hashmatch.rehash import coverage, rehash
+from hashmatch.pipeline.records import fingerprint as _fingerprint
+from hashmatch.signals import get as _signal
+from hashmatch.store import Fingerprint, Record
+from hashmatch.pipeline.rehash import coverage, rehash
 from videos import source_video
 
 
@@ -30,7 +31,7 @@ def test_coverage_and_rehash_fill_gaps_from_known_media(tmp_path, photos, capsys
                                                                   .hexdigest())], media_uri=str(broken))])
         [moved_id] = db.add_records([Record("image", [Fingerprint("md5", "0" * 32)], media_uri=str(img_path))])
         # The entry knows where its media is, but holds only vPDQ (as an imported partner list would).
-        [video_id] = db.add_records([Record("video", [vpdq_fingerprint(hashmatch.vpdq(video), 1.0)],
+        [video_id] = db.add_records([Record("video", [_fingerprint(_signal("vpdq"), hashmatch.vpdq(video), options={"seconds_per_hash": 1.0})],
                                             media_uri=str(video))])
         summary, rows = coverage(db.iter_records())
         assert summary.entries == {"image": 4, "video": 1}

@@ -18,8 +18,8 @@ from PIL import Image
 
 import hashmatch
 from hashmatch.errors import HashmatchError, InvalidInputError, MediaNotFoundError
-from hashmatch.scanning import read_results
-from hashmatch.scanning.results import ResultsWriter
+from hashmatch.scan import read_results
+from hashmatch.scan.results import ResultsWriter
 
 from videos import textured, write_video
 
@@ -230,7 +230,7 @@ def test_resume_drops_a_torn_last_line(tmp_path):
 
 
 def test_parquet_resume_from_its_journal_and_from_a_finished_file(tmp_path):
-    from hashmatch.scanning.worker import empty_row, error_row
+    from hashmatch.scan.worker import empty_row, error_row
 
     out = tmp_path / "r.parquet"
     writer = ResultsWriter(str(out))
@@ -263,7 +263,7 @@ class _PoisonedEngine:
         from concurrent.futures import Future
         from concurrent.futures.process import BrokenProcessPool
 
-        from hashmatch.scanning.worker import empty_row
+        from hashmatch.scan.worker import empty_row
 
         self.submitted.append([p for p, _ in tasks])
         future = Future()
@@ -286,7 +286,7 @@ class _PoisonedEngine:
 
 
 def _run_driver(engine, paths: List[str], out: Path) -> None:
-    from hashmatch.scanning.driver import Progress, batches, run
+    from hashmatch.scan.driver import Progress, batches, run
 
     writer = ResultsWriter(str(out))
     try:
@@ -307,7 +307,7 @@ def test_a_file_that_kills_its_worker_is_pinned_down_and_the_rest_of_its_batch_k
 
 
 def test_workers_that_always_fail_stop_the_scan_without_blaming_files(tmp_path):
-    from hashmatch.scanning.driver import WorkersFailingError
+    from hashmatch.scan.driver import WorkersFailingError
 
     paths = [f"f{i:02d}" for i in range(20)]
     with pytest.raises(WorkersFailingError, match="resume"):

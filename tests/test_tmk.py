@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import hashmatch
-from hashmatch.tmk import TMK_LEVEL1_THRESHOLD, TMK_LEVEL2_THRESHOLD, poullot_coefficients
-from hashmatch.tmk_sampler import SlotClock
+from hashmatch.signals.tmk import TMK_LEVEL1_THRESHOLD, TMK_LEVEL2_THRESHOLD, poullot_coefficients
+from hashmatch.signals.tmk_sampler import SlotClock
 from videos import pan, photo, scenes, source_video, write_video
 
 FPS = 30

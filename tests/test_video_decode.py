@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import hashmatch
-from hashmatch import video_decode, video_plan
-from hashmatch.video import frame_step
+from hashmatch.video import decode as video_decode, plan as video_plan
+from hashmatch.signals.vpdq import VPDQSampler, frame_step
 from videos import encode, textured
 
 FRAMES = 240
@@ -186,7 +186,7 @@ def _outcome(video):
 def test_damage_where_no_hash_looks_is_not_decoded_and_elsewhere_is_handled_as_before(streams, tmp_path):
     path = streams["x264_bframes.mp4"]
     plan = _plan_of(path)
-    needed = hashmatch.video.VPDQSampler(30.0, 1.0, 10**6).wanted(plan)
+    needed = VPDQSampler(30.0, 1.0, 10**6).wanted(plan)
     send = video_decode._packets_to_send(plan, 0, len(plan.packet_pts), needed)
     assert not send.all()  # after each run's last sampled frame, nothing is decoded
     # Damage only packets that are never sent: the planned hashes are those of the intact file.
@@ -224,7 +224,7 @@ def test_damage_the_decoder_conceals_at_a_cut_is_concealed_as_in_the_sequential_
                                                     (29.97, Fraction(1, 30000), Fraction(1001, 30000)),
                                                     (60, Fraction(1, 1000), Fraction(7, 1000))])
 def test_plan_slots_match_the_frame_by_frame_clock(fps, time_base, start):
-    from hashmatch.tmk_sampler import SlotClock, plan_slots
+    from hashmatch.signals.tmk_sampler import SlotClock, plan_slots
 
     rng = np.random.default_rng(int(fps))
     tick = Fraction(1, 1) / Fraction(fps).limit_denominator(1001) / time_base  # one frame, in time_base units

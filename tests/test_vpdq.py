@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import hashmatch
-from hashmatch import vpdq_frames
+from hashmatch.signals import vpdq as vpdq_frames
 from videos import pan, photo, scenes, source_video, write_video
 
 

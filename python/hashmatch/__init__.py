@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
+    DatabaseNotFoundError,
     DecodeError,
     HashFormatError,
     HashmatchError,
@@ -13,18 +14,19 @@ from .errors import (
     MediaNotFoundError,
     ResourceLimitError,
 )
-from .hashes import PDQ, distance
-from .image import DIHEDRAL_NAMES, content_box, pdq, pdq_many, trim_borders
-from .index import HammingIndex
-from .media import DEFAULT_MAX_PIXELS, load_image
+from .media import DEFAULT_MAX_PIXELS, content_box, load_image, trim_borders
+from . import signals
 from . import formats
-from .store import HashDB, Match, Matches, match, open_db
-from .scanning import ScanSummary, scan
-from .tmk import TMK
+from .signals.pdq import DIHEDRAL_NAMES, PDQ, distance, pdq, pdq_many
+from .signals.tmk import TMK
+from .signals.video_hashes import VideoHashes, tmk, video_hashes, vpdq
+from .signals.vpdq import VPDQFrame, VPDQMatch
+from .signals.vpdq import match as vpdq_match
 from .video import VideoInfo, video_info
-from .video_hashes import VideoHashes, tmk, video_hashes, vpdq
-from .vpdq_frames import VPDQFrame, VPDQMatch
-from .vpdq_frames import match as vpdq_match
+from .index import HammingIndex, VectorIndex
+from .store import Match, Matches
+from .pipeline import HashDB, match, open_db
+from .scan import ScanSummary, scan
 
 try:
     __version__ = version("hashmatch")
@@ -39,12 +41,14 @@ __all__ = [
     "PDQ",
     "TMK",
     "HammingIndex",
+    "VectorIndex",
     "VPDQFrame",
     "VPDQMatch",
     "VideoHashes",
     "VideoInfo",
     "DIHEDRAL_NAMES",
     "DEFAULT_MAX_PIXELS",
+    "DatabaseNotFoundError",
     "DecodeError",
     "HashFormatError",
     "HashmatchError",
@@ -61,6 +65,7 @@ __all__ = [
     "pdq",
     "pdq_many",
     "scan",
+    "signals",
     "tmk",
     "trim_borders",
     "video_hashes",

@@ -29,3 +29,7 @@ class ResourceLimitError(HashmatchError):
 
 class HashFormatError(HashmatchError, ValueError):
     """A hash string or value is malformed."""
+
+
+class DatabaseNotFoundError(MediaNotFoundError):
+    """A hash database to read does not exist (reading never creates one)."""

@@ -18,9 +18,11 @@ from typing import Callable, Dict, List
 import numpy as np
 
 import hashmatch
-from hashmatch import HashmatchError, _core, exchange, formats, vpdq_frames
+from hashmatch import HashmatchError, _core, formats
+from hashmatch import lists as exchange
+from hashmatch.signals import vpdq as vpdq_frames
 from hashmatch.index import HammingIndex
-from hashmatch.tmk import TMK
+from hashmatch.signals.tmk import TMK
 
 #: What a target may raise: the library's own errors, and (for the private core) ValueError/TypeError.
 PUBLIC_ERRORS = (HashmatchError,)

@@ -1,14 +1,11 @@
-"""The hash database: entries with fingerprints in SQLite, and a derived Hamming index.
+"""The hash database: entries with fingerprints in SQLite, and the indexes derived from them.
 
-SQLite (one file, WAL mode) is the source of truth. Every PDQ hash it holds, an image's or
-one frame of a video's vPDQ, is a row of ``pdq_rows``; the Hamming index over those rows is
-derived data, saved next to the database as ``<db>.pdq-index`` and trusted only when its
-tag (this database's random instance id and its write generation) is current; otherwise it
-is rebuilt from the rows. Every write is one transaction, so a process killed mid-write
-leaves the previous consistent state.
+Hashes in, matches out: the store never sees media (``hashmatch.pipeline.HashDB`` adds that).
 """
 
-from ..records import PDQ_ALGORITHM_VERSION, Fingerprint, Match, Matches, Record
-from .database import HashDB, match, open_db
+from .database import Store
+from .matching import check_radius
+from .records import Fingerprint, Match, Matches, Query, Record
+from .schema import SCHEMA_VERSION
 
-__all__ = ["HashDB", "Match", "Matches", "Record", "Fingerprint", "PDQ_ALGORITHM_VERSION", "open_db", "match"]
+__all__ = ["Fingerprint", "Match", "Matches", "Query", "Record", "SCHEMA_VERSION", "Store", "check_radius"]

@@ -1,4 +1,10 @@
-"""HashDB: the database's connection, its writes, reads and stats, and the derived Hamming index."""
+"""Store: the hash database in one SQLite file. Hashes in, matches out; it never sees media.
+
+SQLite (one file, WAL mode) is the source of truth; the indexes over its rows are derived
+(store.indexes). Every write is one transaction, so a process killed mid-write leaves the
+previous consistent state. Opening never creates a database unless asked (``create=True``):
+a reader pointed at a missing file gets an error, never an empty answer.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import json
 import os
 import secrets
 import sqlite3
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -15,60 +20,58 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from ..errors import InvalidInputError, MediaNotFoundError
-from ..index import HammingIndex, remove_stale_temp_files
-from ..ingest import record_of
-from ..records import DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, Fingerprint, Matches, Record
-from ..rwlock import ReadWriteLock
-from ..vpdq_frames import VPDQ_COMPARED_MATCH_PERCENT, VPDQ_QUERY_MATCH_PERCENT
-from .matching import Item, Matching, check_radius
-from .rows import Inserts, check_labels, index_rows, labels_json, media_uri
-from .schema import SCHEMA, SCHEMA_VERSION
+from .. import signals
+from ..config import (PDQ_MIN_QUALITY, TMK_LEVEL1_THRESHOLD, TMK_LEVEL2_THRESHOLD, VPDQ_COMPARED_MATCH_PERCENT,
+                      VPDQ_QUERY_MATCH_PERCENT)
+from ..errors import DatabaseNotFoundError, InvalidInputError
+from .indexes import DerivedIndexes
+from .matching import Matcher, check_radius
+from .records import Fingerprint, Matches, Query, Record
+from .rows import Inserts, check_labels, index_rows, labels_json
+from .schema import SCHEMA, SCHEMA_VERSION, statements, upgrade
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
+class Store:
+    """A hash database in one SQLite file: add records, remove entries, match hashes."""
 
-class HashDB(Matching):
-    """A hash database in one SQLite file: add, remove and match images, videos or hashes."""
-
-    def __init__(self, path: Union[str, os.PathLike], *, max_distance: int = DEFAULT_MAX_DISTANCE,
-                 min_quality: int = DEFAULT_MIN_QUALITY,
-                 vpdq_query_percent: float = VPDQ_QUERY_MATCH_PERCENT,
+    def __init__(self, path: PathLike, *, create: bool = True, max_distance: Optional[int] = None,
+                 min_quality: int = PDQ_MIN_QUALITY, vpdq_query_percent: float = VPDQ_QUERY_MATCH_PERCENT,
                  vpdq_compared_percent: float = VPDQ_COMPARED_MATCH_PERCENT,
-                 tmk_level1: float = 0.7, tmk_level2: float = 0.7, read_only: bool = False) -> None:
+                 tmk_level1: float = TMK_LEVEL1_THRESHOLD, tmk_level2: float = TMK_LEVEL2_THRESHOLD,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = bool(read_only)
-        self.index_path = self.path.with_name(self.path.name + ".pdq-index")
-        self.max_distance = check_radius(max_distance)
+        self.max_distance = None if max_distance is None else check_radius(max_distance)
         self.min_quality = int(min_quality)
         self.vpdq_query_percent = float(vpdq_query_percent)
         self.vpdq_compared_percent = float(vpdq_compared_percent)
         self.tmk_level1, self.tmk_level2 = float(tmk_level1), float(tmk_level2)
         if self.path.is_dir():
             raise InvalidInputError(f"{self.path} is a directory; pass the database file's path")
-        self._lock = ReadWriteLock()
+        if not self.path.is_file() and (self.read_only or not create):
+            raise DatabaseNotFoundError(f"no hash database at {self.path}; create one with `hashmatch db add` "
+                                        "or `hashmatch db import`, or HashDB(path) in Python")
+        self._conn: Optional[sqlite3.Connection] = None
         if self.read_only:
             self._open_read_only()
         else:
             self._open_read_write()
         version = int(self._meta("schema_version"))
         if version != SCHEMA_VERSION:
-            raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}")
-        self._instance = int(self._meta("instance"))
-        self._index: Optional[HammingIndex] = None
-        self._index_dirty = False
-        self._generation = -1
-        self._removals = -1
-        self._max_row_id = 0
-        self._tmk: Optional[Any] = None  # TMKIndex, built on the first TMK query
-        self._tmk_generation = -1
-        with self._lock.write():
-            self._refresh_index_locked()
+            raise InvalidInputError(f"{self.path}: database schema {version}, this hashmatch reads {SCHEMA_VERSION}"
+                                    + ("; open it once without read_only to upgrade it" if version < SCHEMA_VERSION
+                                       and self.read_only else ""))
+        self.indexes = DerivedIndexes(lambda: self._conn, self.path, int(self._meta("instance")))
+        self.matcher = Matcher(lambda: self._conn, self.indexes)
+        with self.indexes.lock.write():
+            self.indexes.refresh_locked()
 
+    # ----- opening ---------------------------------------------------------------------
     def _open_read_only(self) -> None:
         # Scan workers share one database: a read-only connection can never write it, and
         # close() then never saves the index (the parent saves it once before they start).
-        if not self.path.is_file():
-            raise MediaNotFoundError(f"no database at {self.path}; create it with `hashmatch db add` first")
         try:
             self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
                                          isolation_level=None, check_same_thread=False)
@@ -78,52 +81,30 @@ class HashDB(Matching):
 
     def _open_read_write(self) -> None:
         try:
-            self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as e:
             raise InvalidInputError(f"{self.path}: not a hashmatch database ({e})") from e
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         with self._transaction():
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
+            found = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                                       ).fetchone()
+            version = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
+                if found else None
+            if version is not None and int(version[0]) < SCHEMA_VERSION:
+                upgrade(self._conn, int(version[0]))  # an older release's database, upgraded in this transaction
+                self._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            for statement in statements(SCHEMA):
+                self._conn.execute(statement)
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('removals', '0')")
             # A random id per database file, so that an index file left behind by a deleted
             # database of the same name is never mistaken for this one's at the same generation.
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (str(secrets.randbits(30)),))
-        remove_stale_temp_files(self.index_path)  # left by processes killed while saving the index
 
-    # ----- writing -------------------------------------------------------------------
-
-    def add(self, item: Item, *, source: Optional[str] = None, labels: Sequence[str] = (),
-            external_id: Optional[str] = None, classification: Optional[str] = None,
-            quality: Optional[int] = None) -> int:
-        """Add one image, video or hash as a new entry; returns the entry id."""
-        return self.add_many([item], source=source, labels=labels, external_ids=[external_id],
-                             classification=classification, qualities=[quality])[0]
-
-    def add_many(self, items: Iterable[Item], *, source: Optional[str] = None, labels: Sequence[str] = (),
-                 external_ids: Optional[Sequence[Optional[str]]] = None, classification: Optional[str] = None,
-                 qualities: Optional[Sequence[Optional[int]]] = None) -> List[int]:
-        """Add many images, videos or hashes in one transaction (all or nothing); returns their entry ids."""
-        items = list(items)
-        external_ids = list(external_ids) if external_ids is not None else [None] * len(items)
-        qualities = list(qualities) if qualities is not None else [None] * len(items)
-        if len(external_ids) != len(items) or len(qualities) != len(items):
-            raise InvalidInputError("external_ids and qualities must have one value per item")
-        labels = check_labels(labels)
-        records = []
-        for item, ext, q in zip(items, external_ids, qualities):
-            record = record_of(item, q)
-            record.source, record.external_id, record.media_uri = source, ext, media_uri(item)
-            record.labels, record.classification = list(labels), classification
-            records.append(record)
-        return self.add_records(records)
-
+    # ----- writing ---------------------------------------------------------------------
     def add_records(self, records: Sequence[Record]) -> List[int]:
         """Insert records as new entries in one transaction; returns their entry ids."""
         return self._write_records(records, merge=False)[0]
@@ -145,7 +126,7 @@ class HashDB(Matching):
         ids: List[int] = []
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         reindex = False
-        with self._lock.write():
+        with self.indexes.lock.write():
             with self._transaction():
                 inserts = Inserts(self._conn)
                 for r, fp_rows in zip(records, rows):
@@ -175,9 +156,9 @@ class HashDB(Matching):
                     self._bump_generation(removed=reindex)
             if counts["added"] or counts["updated"]:
                 if reindex:  # a tombstone came or went: the rows are the truth, reload from them
-                    self._refresh_index_locked()
+                    self.indexes.refresh_locked()
                 else:
-                    self._apply_locked(inserts.searchable, removed_row_ids=[])
+                    self.indexes.apply_locked(inserts.searchable, removed_row_ids=[])
         return ids, counts
 
     def _find_entry(self, r: Record) -> Optional[Tuple[int, int, float]]:
@@ -209,22 +190,45 @@ class HashDB(Matching):
         ids = [int(entry_ids)] if isinstance(entry_ids, (int, np.integer)) else [int(i) for i in entry_ids]
         if not ids:
             return 0
-        with self._lock.write():
+        with self.indexes.lock.write():
             with self._transaction():
                 marks = ",".join("?" * len(ids))
                 live = f"SELECT id FROM entries WHERE deleted = 0 AND id IN ({marks})"
                 row_ids = [r[0] for r in self._conn.execute(
-                    f"SELECT id FROM pdq_rows WHERE entry_id IN ({live})", ids)]
+                    f"SELECT id FROM code_rows WHERE entry_id IN ({live})", ids)]
                 n = self._conn.execute(f"UPDATE entries SET deleted = 1, updated = ? WHERE deleted = 0"
                                        f" AND id IN ({marks})", [time.time(), *ids]).rowcount
                 if n:
                     self._bump_generation(removed=True)
             if n:
-                self._apply_locked([], removed_row_ids=row_ids)
+                self.indexes.apply_locked({}, removed_row_ids=row_ids)
         return n
 
-    # ----- reading -------------------------------------------------------------------
+    # ----- matching --------------------------------------------------------------------
+    def thresholds(self, max_distance: Optional[int] = None, min_quality: Optional[int] = None) -> signals.Thresholds:
+        """The thresholds of one lookup: this store's, narrowed by the call's."""
+        radius = self.max_distance if max_distance is None else check_radius(max_distance)
+        return signals.Thresholds(radius, self.min_quality if min_quality is None else int(min_quality),
+                                  self.vpdq_query_percent, self.vpdq_compared_percent,
+                                  {"tmk_pdqf": self.tmk_level1}, {"tmk_pdqf": self.tmk_level2})
 
+    def match_query(self, query: Query, *, max_distance: Optional[int] = None,
+                    min_quality: Optional[int] = None) -> Matches:
+        """Entries that match hashes already computed (a ``store.Query``), best first."""
+        return self.matcher.match(query, self.thresholds(max_distance, min_quality))
+
+    def match_hash(self, fmt: str, value: Any, *, max_distance: Optional[int] = None,
+                   min_quality: Optional[int] = None) -> Matches:
+        """Match a hash given in any format by name (``pdq``, ``vpdq``, ``tmk_pdqf``, ``video_md5`` ...)."""
+        signal = signals.get(fmt)
+        if not signal.matchable:
+            raise InvalidInputError(f"format {signal.name!r} is kept but never matched by hashmatch")
+        parsed = signal.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
+        media = signal.media_type if signal.media_type in ("image", "video") else "image"
+        return self.match_query(Query(media_type=media).add(signal.name, parsed), max_distance=max_distance,
+                                min_quality=min_quality)
+
+    # ----- reading ---------------------------------------------------------------------
     def get(self, entry_id: int) -> Record:
         """One entry and its fingerprints (tombstones included, with deleted=True)."""
         found = self.records(entry_ids=[int(entry_id)], include_deleted=True)
@@ -292,10 +296,9 @@ class HashDB(Matching):
             "SELECT media_type, COUNT(*) FROM entries WHERE deleted = 0 GROUP BY media_type").fetchall())
         sources = dict(c.execute(
             "SELECT COALESCE(source, ''), COUNT(*) FROM entries WHERE deleted = 0 GROUP BY source").fetchall())
-        self._refresh_if_changed()
-        with self._lock.read():
-            size = len(self._index) if self._index is not None else 0
-            backend = self._index.backend if self._index is not None else None
+        self.indexes.refresh_if_changed()
+        with self.indexes.lock.read():
+            size, backend = self.indexes.size(), self.indexes.backend()
         return {
             "path": str(self.path),
             "entries": len(self),
@@ -304,37 +307,40 @@ class HashDB(Matching):
             "fingerprints": by_format,
             "sources": sources,
             "index": {"path": str(self.index_path), "size": size, "backend": backend,
-                      "generation": self._generation},
+                      "generation": self.indexes.generation},
         }
 
-    # ----- the derived index ---------------------------------------------------------
+    # ----- the derived index -----------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        """The saved index of the 'pdq' Hamming space (PDQ and vPDQ frames)."""
+        return self.indexes.path_of("pdq")
 
     def save_index(self) -> None:
-        """Write the index next to the database (atomically), tagged with the current generation."""
-        with self._lock.read():
-            if self._index is not None:
-                self._index.save(self.index_path, tag=self._tag(self._generation))
-                self._index_dirty = False
+        """Write the indexes next to the database (atomically), tagged with the current generation."""
+        self.indexes.save()
 
     def close(self) -> None:
-        """Save the index if it changed and close the database."""
+        """Save the indexes if they changed and close the database."""
         if self._conn is None:
             return
         try:
-            if self._index is not None and self._index_dirty and not self.read_only:
+            if self.indexes.dirty and not self.read_only:
                 self.save_index()
         finally:
             self._conn.close()
-            self._conn = None  # type: ignore[assignment]
+            self._conn = None
 
-    def __enter__(self) -> "HashDB":
+    @property
+    def closed(self) -> bool:
+        """Whether close() has run."""
+        return self._conn is None
+
+    def __enter__(self) -> "Store":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def _tag(self, generation: int) -> int:
-        return (self._instance << 32) | (generation & 0xFFFFFFFF)
 
     def _meta(self, key: str) -> str:
         return self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
@@ -342,64 +348,6 @@ class HashDB(Matching):
     def _bump_generation(self, removed: bool) -> None:
         keys = "('generation', 'removals')" if removed else "('generation')"
         self._conn.execute(f"UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key IN {keys}")
-
-    def _state(self) -> Tuple[int, int]:
-        rows = dict(self._conn.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
-        return int(rows.get("generation", 0)), int(rows.get("removals", 0))
-
-    def _apply_locked(self, new_rows: List[Tuple[int, bytes]], removed_row_ids: List[int]) -> None:
-        # Our own writes update the in-memory index directly when nothing else wrote in
-        # between; otherwise the rows are the truth and the index catches up from them.
-        generation, removals = self._state()
-        if generation != self._generation + 1 or self._index is None:
-            self._refresh_index_locked()
-            return
-        if new_rows:
-            codes = np.frombuffer(b"".join(b for _, b in new_rows), np.uint8).reshape(-1, 32)
-            ids = np.fromiter((i for i, _ in new_rows), np.int64, len(new_rows))
-            self._index.add(codes, ids)
-            self._max_row_id = max(self._max_row_id, int(ids.max()))
-        if removed_row_ids:
-            self._index.remove(np.array(removed_row_ids, np.int64))
-        self._generation, self._removals = generation, removals
-        self._index_dirty = True
-
-    def _refresh_if_changed(self) -> None:
-        if self._state()[0] != self._generation:
-            with self._lock.write():
-                self._refresh_index_locked()
-
-    def _refresh_index_locked(self) -> None:
-        generation, removals = self._state()
-        if generation == self._generation:
-            return
-        if self._index is not None and removals == self._removals:
-            # Only additions since we last looked (another process's writes): load the new rows.
-            self._load_rows(self._index, after_id=self._max_row_id)
-            self._generation, self._index_dirty = generation, True
-            return
-        loaded = HammingIndex.load_if_tagged(self.index_path, tag=self._tag(generation))
-        if loaded is not None:
-            self._index, self._index_dirty = loaded, False
-            self._max_row_id = max(0, int(loaded.max_id()))
-        else:
-            self._index, self._max_row_id = HammingIndex(), 0
-            self._load_rows(self._index, after_id=0)
-            self._index_dirty = True
-        self._generation, self._removals = generation, removals
-
-    def _load_rows(self, index: HammingIndex, after_id: int) -> None:
-        cur = self._conn.execute(
-            "SELECT r.id, r.bits FROM pdq_rows r JOIN entries e ON e.id = r.entry_id"
-            " WHERE e.deleted = 0 AND r.id > ? ORDER BY r.id", (after_id,))
-        while True:
-            rows = cur.fetchmany(1_000_000)  # bounded memory for ten-million-row databases
-            if not rows:
-                break
-            codes = np.frombuffer(b"".join(b for _, b in rows), np.uint8).reshape(-1, 32)
-            ids = np.fromiter((i for i, _ in rows), np.int64, len(rows))
-            index.add(codes, ids)
-            self._max_row_id = max(self._max_row_id, int(ids[-1]))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -414,25 +362,3 @@ class HashDB(Matching):
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
-
-_OPEN: Dict[str, HashDB] = {}
-_OPEN_LOCK = threading.Lock()
-
-
-def open_db(db: Union[None, str, os.PathLike, HashDB] = None) -> HashDB:
-    """The HashDB for `db` (a path or HashDB; None: $HASHMATCH_DB, else ./hashmatch.db), opened once."""
-    if isinstance(db, HashDB):
-        return db
-    path = os.fspath(db) if db is not None else os.environ.get("HASHMATCH_DB", "hashmatch.db")
-    key = os.path.realpath(path)
-    with _OPEN_LOCK:
-        found = _OPEN.get(key)
-        if found is None or found._conn is None:
-            found = _OPEN[key] = HashDB(path)
-        return found
-
-
-def match(media: Item, *, db: Union[None, str, os.PathLike, HashDB] = None, dihedral: bool = False,
-          trim_borders: bool = False) -> Matches:
-    """Match one image, video or hash against the database (opened once per process and cached)."""
-    return open_db(db).match(media, dihedral=dihedral, trim_borders=trim_borders)

@@ -6,14 +6,51 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..errors import InputTypeError
-from ..records import Fingerprint, Record
-from ..vpdq_frames import loads as vpdq_loads
-from .schema import INSERT_ENTRY, INSERT_FINGERPRINT, INSERT_PDQ_ROW, INSERT_TMK_ROW
+import numpy as np
 
-IndexRow = Tuple[bytes, Optional[int], Optional[int], Optional[float]]  # bits, quality, frame, timestamp
+from .. import signals
+from ..errors import HashFormatError, InputTypeError
+from ..index import CODE_BYTES
+from .records import Fingerprint, Record
+from .schema import INSERT_CODE_ROW, INSERT_ENTRY, INSERT_FINGERPRINT, INSERT_VECTOR_ROW
+
+
+class IndexRows(NamedTuple):
+    """What one fingerprint adds to the indexes: Hamming code rows and at most one vector, with their spaces."""
+
+    space: str = ""
+    codes: Tuple[signals.Code, ...] = ()
+    vector: Optional[bytes] = None
+
+
+def index_rows(fp: Fingerprint) -> IndexRows:
+    """The rows a fingerprint contributes to its signal's index (none for exact and opaque signals)."""
+    signal = signals.get(fp.format)
+    spec = signal.index
+    if spec is None or spec.kind == "exact" or not signal.matchable:
+        return IndexRows()
+    try:
+        value = signal.from_stored(fp.value, fp.data)
+    except HashFormatError as e:
+        raise HashFormatError(f"{fp.format} fingerprint: {e}") from None
+    if spec.kind == "hamming":
+        return IndexRows(spec.space, tuple(_padded(c, spec.bits) for c in signal.index_codes(value)))
+    vector = np.asarray(signal.index_vector(value), np.float32).reshape(-1)
+    if vector.shape[0] != spec.dim:
+        raise HashFormatError(f"{fp.format} vector has {vector.shape[0]} values, its index holds {spec.dim}")
+    return IndexRows(spec.space, (), vector.tobytes())
+
+
+def _padded(code: signals.Code, bits: int) -> signals.Code:
+    # Every space is searched by the 256-bit core: shorter codes are zero-padded, which leaves
+    # every distance as it was.
+    if len(code.bits) != bits // 8:
+        raise HashFormatError(f"a code of {len(code.bits)} bytes in a {bits}-bit space")
+    if len(code.bits) == CODE_BYTES:
+        return code
+    return code._replace(bits=code.bits + bytes(CODE_BYTES - len(code.bits)))
 
 
 class Inserts:
@@ -26,16 +63,16 @@ class Inserts:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-        def next_id(table: str) -> int:
-            return int(conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0])
+        def next_id(table: str, column: str = "id") -> int:
+            return int(conn.execute(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}").fetchone()[0])
 
-        self.entry_id, self.fp_id, self.row_id = next_id("entries"), next_id("fingerprints"), next_id("pdq_rows")
+        self.entry_id, self.fp_id, self.row_id = next_id("entries"), next_id("fingerprints"), next_id("code_rows")
         self.now = time.time()
         self.entries: List[Tuple] = []
         self.fingerprints: List[Tuple] = []
-        self.pdq: List[Tuple] = []
-        self.tmk: List[Tuple] = []
-        self.searchable: List[Tuple[int, bytes]] = []  # (pdq row id, bits) for the index
+        self.codes: List[Tuple] = []
+        self.vectors: List[Tuple] = []
+        self.searchable: Dict[str, List[Tuple[int, bytes]]] = {}  # space -> (code row id, bits) for the index
 
     def entry(self, r: Record) -> int:
         """A new entry for r; its id."""
@@ -46,23 +83,23 @@ class Inserts:
                              r.updated if r.updated is not None else created, int(bool(r.deleted))))
         return entry_id
 
-    def fingerprint(self, entry_id: int, fp: Fingerprint, rows: List[IndexRow], searchable: bool) -> None:
+    def fingerprint(self, entry_id: int, fp: Fingerprint, rows: IndexRows, searchable: bool) -> None:
         """A new fingerprint of an entry, with its index rows (searched unless the entry is a tombstone)."""
         fp_id, self.fp_id = self.fp_id, self.fp_id + 1
         self.fingerprints.append((fp_id, entry_id, fp.format, fp.value, fp.quality, fp.algorithm_version,
                                   params_json(fp.params), fp.data))
-        if fp.format == "tmk_pdqf" and fp.data is not None:
-            self.tmk.append((fp_id, entry_id, tmk_average(fp.data)))
-        for bits, quality, frame, timestamp in rows:
-            self.pdq.append((self.row_id, fp_id, entry_id, bits, quality, frame, timestamp))
+        if rows.vector is not None:
+            self.vectors.append((fp_id, entry_id, rows.vector, rows.space))
+        for bits, quality, frame, timestamp in rows.codes:
+            self.codes.append((self.row_id, fp_id, entry_id, bits, quality, frame, timestamp, rows.space))
             if searchable:
-                self.searchable.append((self.row_id, bits))
+                self.searchable.setdefault(rows.space, []).append((self.row_id, bits))
             self.row_id += 1
 
     def write(self) -> None:
         """Write the rows gathered since the last write."""
         for statement, rows in ((INSERT_ENTRY, self.entries), (INSERT_FINGERPRINT, self.fingerprints),
-                                (INSERT_PDQ_ROW, self.pdq), (INSERT_TMK_ROW, self.tmk)):
+                                (INSERT_CODE_ROW, self.codes), (INSERT_VECTOR_ROW, self.vectors)):
             if rows:
                 self.conn.executemany(statement, rows)
                 rows.clear()
@@ -72,21 +109,6 @@ def new_uid() -> str:
     """32 hex characters: nanoseconds then 64 random bits, so new uids append to the uid B-tree
     (random uids made each insert a random B-tree write, slowing ten-million-entry imports)."""
     return f"{time.time_ns():016x}{os.urandom(8).hex()}"
-
-
-def tmk_average(data: bytes) -> bytes:
-    """The unit-length pure average of a .tmk, as stored for level-1 search."""
-    from ..formats import loads
-    from ..tmk_index import normalized
-
-    return normalized(loads("tmk_pdqf", data).pure_average).tobytes()
-
-
-def media_uri(item: Any) -> Optional[str]:
-    """The absolute path of an item that is a file, kept so that the entry can be rehashed later."""
-    if isinstance(item, (str, os.PathLike)) and os.path.isfile(item):
-        return os.path.abspath(item)
-    return None
 
 
 def labels_json(labels: Sequence[str]) -> str:
@@ -107,17 +129,3 @@ def check_labels(labels: Sequence[str]) -> List[str]:
     if not all(isinstance(x, str) for x in out):
         raise InputTypeError(f"labels must be strings, got {out!r}")
     return out
-
-
-def index_rows(fp: Fingerprint) -> List[IndexRow]:
-    """The PDQ rows a fingerprint contributes to the index: (bits, quality, frame, timestamp)."""
-    if fp.format == "pdq":
-        return [(bytes.fromhex(fp.value), fp.quality, None, None)]
-    if fp.format == "vpdq":
-        seen, rows = set(), []
-        for f in vpdq_loads(fp.value, source="vpdq fingerprint"):
-            if f.hex not in seen:  # unique frame hashes, as the reference matches them
-                seen.add(f.hex)
-                rows.append((bytes.fromhex(f.hex), f.quality, f.frame_number, f.timestamp))
-        return rows
-    return []

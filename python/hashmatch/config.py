@@ -1,0 +1,82 @@
+"""Every default hashmatch applies, defined once: match thresholds, quality gates, resource bounds.
+
+Bounds the native core enforces are read from the core, so Python and C++ can never disagree.
+A bank or a call may override a threshold; these are the field's values.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _core
+
+# ----- PDQ (Meta's image hash) ------------------------------------------------------------
+#: A PDQ pair at Hamming distance <= 31 of 256 is a match.
+PDQ_MAX_DISTANCE = 31
+#: PDQ hashes of quality below 50 (flat, featureless images) are not matched.
+PDQ_MIN_QUALITY = 50
+
+# ----- vPDQ (one PDQ per sampled frame) ---------------------------------------------------
+#: Seconds between hashed frames when hashmatch hashes a video for a database: one frame a second.
+VPDQ_SECONDS_PER_HASH = 1.0
+VPDQ_MAX_DISTANCE = PDQ_MAX_DISTANCE
+VPDQ_MIN_QUALITY = PDQ_MIN_QUALITY
+#: A video matches when >= 80% of the query's unique good frames match (and >= 0% of the stored ones).
+VPDQ_QUERY_MATCH_PERCENT = 80.0
+VPDQ_COMPARED_MATCH_PERCENT = 0.0
+
+# ----- TMK+PDQF ---------------------------------------------------------------------------
+TMK_FRAMES_PER_SECOND = 15
+TMK_PERIODS = (2731, 4391, 9767, 14653)
+TMK_FOURIER_COEFFICIENTS = 32
+TMK_KERNEL_BETA = 32.0
+TMK_FEATURE_DIMENSION = 256
+#: Level-1 (pure-average cosine) and level-2 (kernel score) thresholds, and the near-exact one.
+TMK_LEVEL1_THRESHOLD = 0.7
+TMK_LEVEL2_THRESHOLD = 0.7
+TMK_NEAR_EXACT_THRESHOLD = 0.9
+#: Shape bounds of any TMK value (from a file or computed), as the core enforces them.
+TMK_MAX_PERIODS = int(_core.TMK_MAX_PERIODS)
+TMK_MAX_COEFFICIENTS = int(_core.TMK_MAX_COEFFICIENTS)
+TMK_MAX_DIMENSION = int(_core.TMK_MAX_DIMENSION)
+TMK_MAX_PERIOD = int(_core.TMK_MAX_PERIOD)
+TMK_MAX_LEVEL2_WORK = int(_core.TMK_MAX_LEVEL2_WORK)
+#: Largest .tmk file read by default: the reference's shape is 262 KiB.
+TMK_MAX_BYTES = 64 << 20
+
+# ----- borders (letterbox, pillarbox, frames) ---------------------------------------------
+BORDER_TOLERANCE = int(_core.BORDER_TOLERANCE)
+BORDER_MAX_OUTLIERS = float(_core.BORDER_MAX_OUTLIERS)
+BORDER_MIN_KEEP = float(_core.BORDER_MIN_KEEP)
+
+# ----- decoding bounds ----------------------------------------------------------------------
+#: Largest image decoded by default: above every camera, below Pillow's own bomb refusal (~179M).
+MAX_PIXELS = 150_000_000
+#: fast_decode asks JPEG for a reduced DCT scale only when the shorter side is >= twice this.
+FAST_DECODE_MIN_SIDE = 512
+MAX_FRAME_PIXELS = 8192 * 8192
+MAX_DURATION = 6 * 3600.0
+#: Most vPDQ frames hashed from one video.
+MAX_HASHED_FRAMES = 200_000
+#: TMK fills 15 slots a second: the bound that matches MAX_DURATION.
+MAX_TMK_FRAMES = int(TMK_FRAMES_PER_SECOND * MAX_DURATION) + 1
+
+# ----- hash lists and indexes ---------------------------------------------------------------
+#: Longest line of an imported hash list (a 6-hour vPDQ signal string is ~2 MiB).
+MAX_LINE_BYTES = 16 << 20
+#: Most (query, neighbour) slots one k-NN search returns.
+MAX_KNN_RESULTS = int(_core.MAX_KNN_RESULTS)
+HAMMING_MIH_MIN_ROWS = int(_core.HAMMING_MIH_MIN_ROWS)
+HAMMING_TAIL_MIN_ROWS = int(_core.HAMMING_TAIL_MIN_ROWS)
+
+#: The environment variable naming the database hashmatch.match() opens, and its fallback.
+DB_ENV = "HASHMATCH_DB"
+DEFAULT_DB = "hashmatch.db"
+
+
+def default_threads() -> int:
+    """Threads (and worker processes) used when a call does not say: one per CPU this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
