@@ -269,6 +269,7 @@ class VideoScores:
     cases: List[Tuple[str, object]]
     n_clips: int
     matched: Dict[str, np.ndarray] = field(default_factory=dict)  # (cases, clips) bool
+    similarity: Dict[str, np.ndarray] = field(default_factory=dict)  # (cases, clips), see _video_similarity
     false_matches: Dict[str, int] = field(default_factory=dict)
     pairs: int = 0
     seconds: float = 0.0
@@ -282,18 +283,32 @@ def _video_job(args: Tuple[int, Tuple[Tuple[str, object], ...], str]) -> Tuple[d
     source = make_videos.nth_clip(k)
     stored_path = make_videos.render(source, Path(folder) / f"{source.name}.mp4")
     stored = hashmatch.video_hashes(stored_path, ("vpdq", "tmk_pdqf"), threads=1)
+    # Copies are made from the stored file as a re-uploader has it: decoded, edited, encoded
+    # again (a second generation), never from the pristine synthetic frames.
+    played = make_videos.decoded(stored_path, source.name)
     queries = []
     for c, (name, strength) in enumerate(cases):
         edit = transforms.VIDEO_TRANSFORMS[name][strength]
-        # An unedited copy is the stored file itself; every other edit is a fresh encode.
+        # An unedited copy is the stored file itself; every other edit transcodes it.
         path = stored_path if name == "identity" else make_videos.render(
-            source, Path(folder) / f"{source.name}_{c}.mp4", edit, seed=k)
+            played, Path(folder) / f"{source.name}_{c}.mp4", edit, seed=k)
         plain = hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), threads=1)
         queries.append({"vpdq": plain.vpdq, "tmk": plain.tmk,
                         "vpdq_trim": hashmatch.vpdq(path, threads=1, trim_borders=True)})
         if path != stored_path:
             path.unlink()
     return {"vpdq": stored.vpdq, "tmk": stored.tmk}, queries
+
+
+def _video_similarity(hasher: str, query: dict, stored: dict) -> float:
+    """vPDQ: percent of the query's unique good frames matched (the better of plain and trimmed
+    for vPDQ+trim); TMK+PDQF: the lower of the level-1 and level-2 scores."""
+    if hasher == "TMK+PDQF":
+        return min(query["tmk"].level1(stored["tmk"]), query["tmk"].level2(stored["tmk"]))
+    percent = hashmatch.vpdq_match(query["vpdq"], stored["vpdq"]).query_match_percent
+    if hasher == "vPDQ+trim":
+        percent = max(percent, hashmatch.vpdq_match(query["vpdq_trim"], stored["vpdq"]).query_match_percent)
+    return float(percent)
 
 
 def _video_match(hasher: str, query: dict, stored: dict) -> bool:
@@ -316,6 +331,8 @@ def run_videos(n_clips: int, cases: Sequence[Tuple[str, object]], workers: int =
     for hasher in VIDEO_HASHERS:
         scores.matched[hasher] = np.array([[_video_match(hasher, results[k][1][c], stored[k])
                                             for k in range(n_clips)] for c in range(len(cases))])
+        scores.similarity[hasher] = np.array([[_video_similarity(hasher, results[k][1][c], stored[k])
+                                               for k in range(n_clips)] for c in range(len(cases))])
         scores.false_matches[hasher] = sum(_video_match(hasher, q, stored[j])
                                            for k in range(n_clips) for q in results[k][1]
                                            for j in range(n_clips) if j != k)
@@ -490,7 +507,8 @@ every bar pixel) and {cost['content_box borderless']:.3f} ms on a borderless 192
 against {cost['pdq letterbox']:.1f} and {cost['pdq borderless']:.1f} ms for its PDQ (one thread).
 
 Videos: {videos.n_clips} clips (pans with zoom over generated images, moving shapes, three-scene
-cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of each. A copy
+cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of each by decoding
+the stored file, editing its frames and encoding them again (a second generation). A copy
 matches with the reference rules: vPDQ >= 80% of the query's unique frames within 31 bits,
 TMK+PDQF level-1 and level-2 scores >= 0.7. `vPDQ+trim` also tries the query's frames with
 borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`). False matches are counted over every
