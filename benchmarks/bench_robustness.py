@@ -469,7 +469,10 @@ def trim_cost(repeats: int = 50) -> Dict[str, float]:
 def _versions() -> str:
     import importlib.metadata as md
 
-    parts = [f"Python {platform.python_version()}", f"hashmatch {hashmatch.__version__}"]
+    from hashmatch import _core
+
+    clones = ", ".join(f"{k} {_core.cpu_clone(k)}" for k in _core.cpu_clones())
+    parts = [f"Python {platform.python_version()}", f"hashmatch {hashmatch.__version__} (SIMD clones: {clones})"]
     for pkg in ("numpy", "pillow", "imagehash", "perception", "av", "scikit-image"):
         try:
             parts.append(f"{pkg} {md.version(pkg)}")
