@@ -26,6 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import hashmatch  # noqa: E402
+from hashmatch import _core  # noqa: E402
 from hashmatch.ingest import pdq_fingerprint  # noqa: E402
 from hashmatch.records import Record  # noqa: E402
 
@@ -84,6 +85,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"hashmatch {hashmatch.__version__}")
+    print("SIMD clones run: " + ", ".join(f"{k} {_core.cpu_clone(k)}" for k in _core.cpu_clones()))  # cpp/cpu.hpp
     known = photos()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.db) if args.db else Path(tmp) / "bench.db"

@@ -15,6 +15,7 @@ every other stored clip.
 
     python benchmarks/bench_robustness.py            # everything: RESULTS.md section and plots
     python benchmarks/bench_robustness.py --quick    # a small run, printed only
+    python benchmarks/bench_robustness.py --videos-only   # rerun the videos: their part of the section
 """
 
 from __future__ import annotations
@@ -481,6 +482,32 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+VIDEO_PART_START = "Videos: "
+
+
+def _video_part(videos: VideoScores, note: str = "") -> str:
+    return f"""{VIDEO_PART_START}{videos.n_clips} clips (pans with zoom over generated images, moving shapes, three-scene
+cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of each by decoding
+the stored file, editing its frames and encoding them again (a second generation). A copy
+matches with the reference rules: vPDQ >= 80% of the query's unique frames within 31 bits,
+TMK+PDQF level-1 and level-2 scores >= 0.7. `vPDQ+trim` also tries the query's frames with
+borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`). False matches are counted over every
+copy against every other stored clip ({videos.pairs} pairs): too few to fix a threshold at 1e-4.{note}
+
+{video_table(videos)}"""
+
+
+def write_video_results(videos: VideoScores) -> None:
+    """Replace only the video part of RESULTS.md's robustness section (from a --videos-only run)."""
+    old = RESULTS.read_text()
+    start = old.index(SECTION)
+    begin = old.index("\n" + VIDEO_PART_START, start) + 1
+    end = old.index("\n![", begin) + 1
+    note = (f"\nThis part is from `python benchmarks/bench_robustness.py --videos-only` "
+            f"({time.strftime('%Y-%m-%d')}, {videos.seconds / 60:.1f} minutes; {_versions()}).")
+    RESULTS.write_text(old[:begin] + _video_part(videos, note) + old[end:])
+
+
 def write_results(images: ImageScores, videos: VideoScores, total_seconds: float, plots: Sequence[Path],
                   cost: Dict[str, float]) -> None:
     """Replace (or append) the robustness section of RESULTS.md."""
@@ -509,15 +536,7 @@ Border detection (`hashmatch.content_box`, in the core) costs
 every bar pixel) and {cost['content_box borderless']:.3f} ms on a borderless 1920x1080 frame,
 against {cost['pdq letterbox']:.1f} and {cost['pdq borderless']:.1f} ms for its PDQ (one thread).
 
-Videos: {videos.n_clips} clips (pans with zoom over generated images, moving shapes, three-scene
-cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of each by decoding
-the stored file, editing its frames and encoding them again (a second generation). A copy
-matches with the reference rules: vPDQ >= 80% of the query's unique frames within 31 bits,
-TMK+PDQF level-1 and level-2 scores >= 0.7. `vPDQ+trim` also tries the query's frames with
-borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`). False matches are counted over every
-copy against every other stored clip ({videos.pairs} pairs): too few to fix a threshold at 1e-4.
-
-{video_table(videos)}
+{_video_part(videos)}
 {links}
 """
     old = RESULTS.read_text()
@@ -544,8 +563,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--distractors", type=int, default=10_000)
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--videos-only", action="store_true", help="rerun only the videos and their part of RESULTS.md")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.videos_only:
+        videos = run_videos(args.clips, video_cases(), workers=args.workers)
+        print(video_table(videos))
+        write_video_results(videos)
+        print(f"wrote the video part of {RESULTS.relative_to(ROOT)}")
+        return 0
     if args.quick:
         images = run_images(40, 2000, QUICK_IMAGE_CASES, workers=args.workers)
         print(image_table(images))
