@@ -505,7 +505,7 @@ def write_video_results(videos: VideoScores) -> None:
     end = old.index("\n![", begin) + 1
     note = (f"\nThis part is from `python benchmarks/bench_robustness.py --videos-only` "
             f"({time.strftime('%Y-%m-%d')}, {videos.seconds / 60:.1f} minutes; {_versions()}).")
-    RESULTS.write_text(old[:begin] + _video_part(videos, note) + old[end:])
+    RESULTS.write_text(old[:begin] + _video_part(videos, note) + "\n" + old[end:])
 
 
 def write_results(images: ImageScores, videos: VideoScores, total_seconds: float, plots: Sequence[Path],
