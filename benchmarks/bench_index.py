@@ -20,6 +20,7 @@ from typing import Set, Tuple
 import numpy as np
 
 import hashmatch
+from hashmatch import _core
 
 Triple = Tuple[int, int, int]
 
@@ -80,6 +81,7 @@ def main() -> None:
     n, nq, r = args.n, args.queries, args.radius
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"numpy {np.__version__}, faiss {faiss.__version__}, hashmatch {hashmatch.__version__}")
+    print("SIMD clones run: " + ", ".join(f"{k} {_core.cpu_clone(k)}" for k in _core.cpu_clones()))  # cpp/cpu.hpp
     codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
     queries = rng.integers(0, 256, (nq, 32), dtype=np.uint8)
     planted = min(args.planted, nq, n)

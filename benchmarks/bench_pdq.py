@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 import hashmatch
+from hashmatch import _core
 
 
 def rate(fn: Callable[[], object], items: int, min_seconds: float) -> float:
@@ -67,6 +68,7 @@ def main() -> None:
 
     t = 0.3 if args.quick else 2.0
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}")
+    print("SIMD clones run: " + ", ".join(f"{k} {_core.cpu_clone(k)}" for k in _core.cpu_clones()))  # cpp/cpu.hpp
     print(f"hashmatch {hashmatch.__version__}, pdqhash {pdqhash.__version__ if hasattr(pdqhash, '__version__') else '?'}, "
           f"numpy {np.__version__}, Pillow {Image.__version__}\n")
 

@@ -15,6 +15,7 @@ every other stored clip.
 
     python benchmarks/bench_robustness.py            # everything: RESULTS.md section and plots
     python benchmarks/bench_robustness.py --quick    # a small run, printed only
+    python benchmarks/bench_robustness.py --videos-only   # rerun the videos: their part of the section
 """
 
 from __future__ import annotations
@@ -269,6 +270,7 @@ class VideoScores:
     cases: List[Tuple[str, object]]
     n_clips: int
     matched: Dict[str, np.ndarray] = field(default_factory=dict)  # (cases, clips) bool
+    similarity: Dict[str, np.ndarray] = field(default_factory=dict)  # (cases, clips), see _video_similarity
     false_matches: Dict[str, int] = field(default_factory=dict)
     pairs: int = 0
     seconds: float = 0.0
@@ -282,18 +284,32 @@ def _video_job(args: Tuple[int, Tuple[Tuple[str, object], ...], str]) -> Tuple[d
     source = make_videos.nth_clip(k)
     stored_path = make_videos.render(source, Path(folder) / f"{source.name}.mp4")
     stored = hashmatch.video_hashes(stored_path, ("vpdq", "tmk_pdqf"), threads=1)
+    # Copies are made from the stored file as a re-uploader has it: decoded, edited, encoded
+    # again (a second generation), never from the pristine synthetic frames.
+    played = make_videos.decoded(stored_path, source.name)
     queries = []
     for c, (name, strength) in enumerate(cases):
         edit = transforms.VIDEO_TRANSFORMS[name][strength]
-        # An unedited copy is the stored file itself; every other edit is a fresh encode.
+        # An unedited copy is the stored file itself; every other edit transcodes it.
         path = stored_path if name == "identity" else make_videos.render(
-            source, Path(folder) / f"{source.name}_{c}.mp4", edit, seed=k)
+            played, Path(folder) / f"{source.name}_{c}.mp4", edit, seed=k)
         plain = hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), threads=1)
         queries.append({"vpdq": plain.vpdq, "tmk": plain.tmk,
                         "vpdq_trim": hashmatch.vpdq(path, threads=1, trim_borders=True)})
         if path != stored_path:
             path.unlink()
     return {"vpdq": stored.vpdq, "tmk": stored.tmk}, queries
+
+
+def _video_similarity(hasher: str, query: dict, stored: dict) -> float:
+    """vPDQ: percent of the query's unique good frames matched (the better of plain and trimmed
+    for vPDQ+trim); TMK+PDQF: the lower of the level-1 and level-2 scores."""
+    if hasher == "TMK+PDQF":
+        return min(query["tmk"].level1(stored["tmk"]), query["tmk"].level2(stored["tmk"]))
+    percent = hashmatch.vpdq_match(query["vpdq"], stored["vpdq"]).query_match_percent
+    if hasher == "vPDQ+trim":
+        percent = max(percent, hashmatch.vpdq_match(query["vpdq_trim"], stored["vpdq"]).query_match_percent)
+    return float(percent)
 
 
 def _video_match(hasher: str, query: dict, stored: dict) -> bool:
@@ -316,6 +332,8 @@ def run_videos(n_clips: int, cases: Sequence[Tuple[str, object]], workers: int =
     for hasher in VIDEO_HASHERS:
         scores.matched[hasher] = np.array([[_video_match(hasher, results[k][1][c], stored[k])
                                             for k in range(n_clips)] for c in range(len(cases))])
+        scores.similarity[hasher] = np.array([[_video_similarity(hasher, results[k][1][c], stored[k])
+                                               for k in range(n_clips)] for c in range(len(cases))])
         scores.false_matches[hasher] = sum(_video_match(hasher, q, stored[j])
                                            for k in range(n_clips) for q in results[k][1]
                                            for j in range(n_clips) if j != k)
@@ -452,13 +470,42 @@ def trim_cost(repeats: int = 50) -> Dict[str, float]:
 def _versions() -> str:
     import importlib.metadata as md
 
-    parts = [f"Python {platform.python_version()}", f"hashmatch {hashmatch.__version__}"]
+    from hashmatch import _core
+
+    clones = ", ".join(f"{k} {_core.cpu_clone(k)}" for k in _core.cpu_clones())
+    parts = [f"Python {platform.python_version()}", f"hashmatch {hashmatch.__version__} (SIMD clones: {clones})"]
     for pkg in ("numpy", "pillow", "imagehash", "perception", "av", "scikit-image"):
         try:
             parts.append(f"{pkg} {md.version(pkg)}")
         except md.PackageNotFoundError:
             pass
     return ", ".join(parts)
+
+
+VIDEO_PART_START = "Videos: "
+
+
+def _video_part(videos: VideoScores, note: str = "") -> str:
+    return f"""{VIDEO_PART_START}{videos.n_clips} clips (pans with zoom over generated images, moving shapes, three-scene
+cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of each by decoding
+the stored file, editing its frames and encoding them again (a second generation). A copy
+matches with the reference rules: vPDQ >= 80% of the query's unique frames within 31 bits,
+TMK+PDQF level-1 and level-2 scores >= 0.7. `vPDQ+trim` also tries the query's frames with
+borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`). False matches are counted over every
+copy against every other stored clip ({videos.pairs} pairs): too few to fix a threshold at 1e-4.{note}
+
+{video_table(videos)}"""
+
+
+def write_video_results(videos: VideoScores) -> None:
+    """Replace only the video part of RESULTS.md's robustness section (from a --videos-only run)."""
+    old = RESULTS.read_text()
+    start = old.index(SECTION)
+    begin = old.index("\n" + VIDEO_PART_START, start) + 1
+    end = old.index("\n![", begin) + 1
+    note = (f"\nThis part is from `python benchmarks/bench_robustness.py --videos-only` "
+            f"({time.strftime('%Y-%m-%d')}, {videos.seconds / 60:.1f} minutes; {_versions()}).")
+    RESULTS.write_text(old[:begin] + _video_part(videos, note) + "\n" + old[end:])
 
 
 def write_results(images: ImageScores, videos: VideoScores, total_seconds: float, plots: Sequence[Path],
@@ -489,14 +536,7 @@ Border detection (`hashmatch.content_box`, in the core) costs
 every bar pixel) and {cost['content_box borderless']:.3f} ms on a borderless 1920x1080 frame,
 against {cost['pdq letterbox']:.1f} and {cost['pdq borderless']:.1f} ms for its PDQ (one thread).
 
-Videos: {videos.n_clips} clips (pans with zoom over generated images, moving shapes, three-scene
-cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of each. A copy
-matches with the reference rules: vPDQ >= 80% of the query's unique frames within 31 bits,
-TMK+PDQF level-1 and level-2 scores >= 0.7. `vPDQ+trim` also tries the query's frames with
-borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`). False matches are counted over every
-copy against every other stored clip ({videos.pairs} pairs): too few to fix a threshold at 1e-4.
-
-{video_table(videos)}
+{_video_part(videos)}
 {links}
 """
     old = RESULTS.read_text()
@@ -523,8 +563,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--distractors", type=int, default=10_000)
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--videos-only", action="store_true", help="rerun only the videos and their part of RESULTS.md")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.videos_only:
+        videos = run_videos(args.clips, video_cases(), workers=args.workers)
+        print(video_table(videos))
+        write_video_results(videos)
+        print(f"wrote the video part of {RESULTS.relative_to(ROOT)}")
+        return 0
     if args.quick:
         images = run_images(40, 2000, QUICK_IMAGE_CASES, workers=args.workers)
         print(image_table(images))

@@ -24,6 +24,7 @@ from typing import Callable, Dict, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import hashmatch  # noqa: E402
+from hashmatch import _core  # noqa: E402
 from videos import encode, pan, photo, scenes, write_video  # noqa: E402
 
 
@@ -100,6 +101,7 @@ def main() -> None:
 
     print(f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, hashmatch {hashmatch.__version__}")
+    print("SIMD clones run: " + ", ".join(f"{k} {_core.cpu_clone(k)}" for k in _core.cpu_clones()))  # cpp/cpu.hpp
     print(f"Clip: {args.seconds} s, {info.width}x{info.height}, {info.fps:.0f} fps, {info.codec} ({args.encoding}); "
           f"best of {args.repeats}; load average before/after: {load[0]:.2f} / {os.getloadavg()[0]:.2f}\n")
     ref_vpdq = results["vpdq.computeHash (reference)"][0]

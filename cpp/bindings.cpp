@@ -5,12 +5,14 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "borders.hpp"
+#include "cpu.hpp"
 #include "hamming.hpp"
 #include "parallel.hpp"
 #include "pdq.hpp"
@@ -18,8 +20,64 @@
 
 namespace py = pybind11;
 namespace hp = hashmatch::pdq;
+namespace hc = hashmatch::cpu;
 
 namespace {
+
+// ---- CPU dispatch --------------------------------------------------------------------------
+// The level every kernel call made through the public API may use: the best this CPU runs,
+// or at most $HASHMATCH_CPU (default, popcnt, avx2, avx512), read once when the module loads
+// so a whole process (a test run, a bug report) can be pinned to a lower clone. Private
+// calls can also name a clone per call (the `isa` arguments below), for tests.
+hc::Isa dispatch() {
+  static const hc::Isa level = [] {
+    const char* env = std::getenv("HASHMATCH_CPU");
+    if (!env || !*env) return hc::kBest;
+    hc::Isa isa;
+    if (!hc::parse(env, &isa))
+      throw std::invalid_argument(std::string("HASHMATCH_CPU must be default, popcnt, avx2 or avx512, got '") +
+                                  env + "'");
+    return isa;
+  }();
+  return level;
+}
+
+// A per-call clone cap: "" is the process's dispatch level.
+hc::Isa isa_arg(const std::string& name) {
+  if (name.empty()) return dispatch();
+  hc::Isa isa;
+  if (!hc::parse(name.c_str(), &isa)) throw py::value_error("isa must be default, popcnt, avx2 or avx512, got '" + name + "'");
+  return isa;
+}
+
+py::list isa_names(const std::vector<hc::Isa>& levels) {
+  py::list out;
+  for (hc::Isa i : levels) out.append(hc::name(i));
+  return out;
+}
+
+py::dict cpu_clones() {
+  py::dict out;
+  out["pdq_blur"] = isa_names(hp::blur_clones());
+  out["hamming_scan"] = isa_names(hashmatch::hamming::scan_clones());
+  out["hamming_verify"] = isa_names(hashmatch::hamming::verify_clones());
+  return out;
+}
+
+std::string cpu_clone(const std::string& kernel, const std::string& isa) {
+  const hc::Isa cap = isa_arg(isa);
+  if (kernel == "pdq_blur") return hc::name(hp::blur_clone(cap));
+  if (kernel == "hamming_scan") return hc::name(hashmatch::hamming::scan_clone(cap));
+  if (kernel == "hamming_verify") return hc::name(hashmatch::hamming::verify_clone(cap));
+  throw py::value_error("unknown kernel '" + kernel + "'");
+}
+
+bool cpu_supports(const std::string& isa) {
+  hc::Isa level;
+  if (!hc::parse(isa.c_str(), &level)) throw py::value_error("unknown isa '" + isa + "'");
+  return hc::supported(level);
+}
+// ---- end CPU dispatch ----------------------------------------------------------------------
 
 hp::PixelView pixel_view(const py::array& image) {
   if (!py::dtype::of<std::uint8_t>().is(image.dtype()))
@@ -48,24 +106,26 @@ py::bytes to_bytes(const std::uint8_t* p, std::size_t n) {
   return py::bytes(reinterpret_cast<const char*>(p), n);
 }
 
-py::tuple pdq_hash(const py::array& image) {
+py::tuple pdq_hash(const py::array& image, const std::string& isa_name) {
   const hp::PixelView v = pixel_view(image);
+  const hc::Isa isa = isa_arg(isa_name);
   std::uint8_t out[hp::kHashBytes];
   int q;
   {
     py::gil_scoped_release release;
-    q = hp::hash(v, out);
+    q = hp::hash(v, out, isa);
   }
   return py::make_tuple(to_bytes(out, hp::kHashBytes), q);
 }
 
-py::tuple pdq_hash_dihedral(const py::array& image) {
+py::tuple pdq_hash_dihedral(const py::array& image, const std::string& isa_name) {
   const hp::PixelView v = pixel_view(image);
+  const hc::Isa isa = isa_arg(isa_name);
   std::uint8_t out[hp::kDihedralCount][hp::kHashBytes];
   int q;
   {
     py::gil_scoped_release release;
-    q = hp::hash_dihedral(v, out);
+    q = hp::hash_dihedral(v, out, isa);
   }
   py::list hashes;
   for (int i = 0; i < hp::kDihedralCount; ++i) hashes.append(to_bytes(out[i], hp::kHashBytes));
@@ -86,14 +146,15 @@ py::tuple pdq_hash_many(const py::list& images, int threads, bool dihedral) {
   const int per_image = dihedral ? hp::kDihedralCount : 1;
   std::vector<std::uint8_t> bits(n * per_image * hp::kHashBytes);
   std::vector<int> qualities(n);
+  const hc::Isa isa = dispatch();
   {
     py::gil_scoped_release release;
     hashmatch::parallel_for(n, threads, [&](std::size_t i) {
       std::uint8_t* out = bits.data() + i * per_image * hp::kHashBytes;
       if (dihedral) {
-        qualities[i] = hp::hash_dihedral(views[i], reinterpret_cast<std::uint8_t(*)[hp::kHashBytes]>(out));
+        qualities[i] = hp::hash_dihedral(views[i], reinterpret_cast<std::uint8_t(*)[hp::kHashBytes]>(out), isa);
       } else {
-        qualities[i] = hp::hash(views[i], out);
+        qualities[i] = hp::hash(views[i], out, isa);
       }
     });
   }
@@ -128,7 +189,8 @@ py::tuple content_box(const py::array& image, int tolerance, double max_outliers
 
 // Takes any array and checks its shape before converting: pybind11's implicit conversion would
 // first copy a broadcast (zero-stride) array of any claimed size into float32.
-py::tuple pdq_features(const py::array& luma_in) {
+py::tuple pdq_features(const py::array& luma_in, const std::string& isa_name) {
+  const hc::Isa isa = isa_arg(isa_name);
   if (luma_in.ndim() != 2 || luma_in.shape(0) < 1 || luma_in.shape(1) < 1)
     throw py::value_error("luma must be a non-empty 2-D float32 array");
   if (luma_in.shape(0) > (1 << 30) || luma_in.shape(1) > (1 << 30))
@@ -140,7 +202,7 @@ py::tuple pdq_features(const py::array& luma_in) {
   {
     py::gil_scoped_release release;
     q = hp::features_luma(luma.data(), static_cast<int>(luma.shape(0)), static_cast<int>(luma.shape(1)),
-                          out.mutable_data());
+                          out.mutable_data(), isa);
   }
   return py::make_tuple(out, q);
 }
@@ -233,12 +295,13 @@ void tmk_ingest(const py::array_t<std::uint8_t, py::array::c_style>& frames, con
   }
   const int rows = static_cast<int>(frames.shape(1)), cols = static_cast<int>(frames.shape(2));
   const std::uint8_t* base = frames.data();
+  const hc::Isa isa = dispatch();
   {
     py::gil_scoped_release release;
     std::vector<float> features(static_cast<std::size_t>(k) * hp::kFeatureCount);
     for (int f = 0; f < k; ++f) {
       const hp::PixelView v{base + static_cast<std::size_t>(f) * rows * cols * 3, rows, cols, 3, cols * 3, 3, 1};
-      hp::features(v, features.data() + static_cast<std::size_t>(f) * hp::kFeatureCount);
+      hp::features(v, features.data() + static_cast<std::size_t>(f) * hp::kFeatureCount, isa);
     }
     ht::accumulate(s.shape, features.data(), idx, t, static_cast<int>(frame_index.size()), ps, cs, ss);
   }
@@ -303,8 +366,8 @@ constexpr double kMaxKnnResults = 1 << 27;
 class PyHammingIndex {
  public:
   PyHammingIndex(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
-                 bool portable_kernels)
-      : index_(options(mih_min_rows, tail_min_rows, substrings, force_mih, portable_kernels)) {}
+                 bool portable_kernels, const std::string& isa)
+      : index_(options(mih_min_rows, tail_min_rows, substrings, force_mih, portable_kernels, isa_arg(isa))) {}
 
   void add(const CodesArray& codes, const IdsArray& ids) {
     const std::size_t n = code_rows(codes, "codes");
@@ -368,8 +431,9 @@ class PyHammingIndex {
 
  private:
   static hh::Options options(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
-                             bool portable_kernels) {
+                             bool portable_kernels, hc::Isa isa) {
     hh::Options o = hh::default_options();
+    o.isa = isa;
     o.mih_min_rows = mih_min_rows;
     o.tail_min_rows = tail_min_rows;
     o.substrings = substrings;
@@ -385,8 +449,9 @@ void bind_hamming(py::module_& m) {
   m.attr("HAMMING_MIH_MIN_ROWS") = d.mih_min_rows;
   m.attr("HAMMING_TAIL_MIN_ROWS") = d.tail_min_rows;
   py::class_<PyHammingIndex>(m, "HammingIndex", "Exact Hamming search over 256-bit codes (brute force or MIH).")
-      .def(py::init<std::size_t, std::size_t, int, bool, bool>(), py::arg("mih_min_rows"), py::arg("tail_min_rows"),
-           py::arg("substrings") = 0, py::arg("force_mih") = false, py::arg("portable_kernels") = false)
+      .def(py::init<std::size_t, std::size_t, int, bool, bool, const std::string&>(), py::arg("mih_min_rows"),
+           py::arg("tail_min_rows"), py::arg("substrings") = 0, py::arg("force_mih") = false,
+           py::arg("portable_kernels") = false, py::arg("isa") = "")
       .def("add", &PyHammingIndex::add, py::arg("codes"), py::arg("ids"), "Add (n, 32) uint8 codes with unique int64 ids.")
       .def("remove", &PyHammingIndex::remove, py::arg("ids"), "Remove codes by id; returns how many were removed.")
       .def("range_search", &PyHammingIndex::range_search, py::arg("queries"), py::arg("radius"), py::arg("threads"),
@@ -406,15 +471,20 @@ void bind_hamming(py::module_& m) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "hashmatch native core";
-  m.def("pdq_hash", &pdq_hash, py::arg("image"),
+  m.attr("CPU_DISPATCH") = hc::name(dispatch());  // an invalid $HASHMATCH_CPU fails the import here
+  m.def("cpu_clones", &cpu_clones, "{kernel: [clone level, ...]}: the per-ISA clones this build contains.");
+  m.def("cpu_clone", &cpu_clone, py::arg("kernel"), py::arg("isa") = "",
+        "The clone of a kernel that a cap (default: CPU_DISPATCH) runs on this CPU.");
+  m.def("cpu_supports", &cpu_supports, py::arg("isa"), "Whether this CPU runs code built for the level.");
+  m.def("pdq_hash", &pdq_hash, py::arg("image"), py::arg("isa") = "",
         "PDQ hash of a uint8 HxW/HxWx3/HxWx4 array: (32 bytes, quality).");
-  m.def("pdq_hash_dihedral", &pdq_hash_dihedral, py::arg("image"),
+  m.def("pdq_hash_dihedral", &pdq_hash_dihedral, py::arg("image"), py::arg("isa") = "",
         "The 8 dihedral PDQ hashes of a uint8 image: ([32 bytes] * 8, quality).");
   m.def("pdq_hash_many", &pdq_hash_many, py::arg("images"), py::arg("threads"), py::arg("dihedral") = false,
         "PDQ hashes of a list of uint8 arrays on native threads: ([bytes or [bytes] * 8], [quality]).");
   m.def("content_box", &content_box, py::arg("image"), py::arg("tolerance"), py::arg("max_outliers"),
         py::arg("min_keep"), "(top, bottom, left, right) of a uint8 image inside its uniform borders, half-open.");
-  m.def("pdq_features", &pdq_features, py::arg("luma"),
+  m.def("pdq_features", &pdq_features, py::arg("luma"), py::arg("isa") = "",
         "PDQF float features (16x16 DCT, row-major) of a float32 luma image: (array, quality).");
   // ---- TMK+PDQF ----
   m.def("tmk_kernel_coefficients", &tmk_kernel_coefficients, py::arg("count"), py::arg("beta"),

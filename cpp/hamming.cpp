@@ -13,10 +13,6 @@
 
 #include "parallel.hpp"
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <cpuid.h>
-#endif
-
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -26,16 +22,17 @@ namespace hamming {
 namespace {
 
 // Popcount needs the POPCNT instruction to be fast: the baseline x86-64 build would call a
-// bit-twiddling helper instead (14.7 ns a code against 1.4 for brute force, measured). The
-// clone is picked at load time, as cpp/pdq.cpp does for the blur.
+// bit-twiddling helper instead (14.7 ns a code against 1.4 for brute force, measured). Each
+// kernel is compiled per level from one inline body, and the index picks a clone with a cap
+// (cpu.hpp), as cpp/pdq.cpp does for the blur: named clones, not target_clones, so that
+// every clone can be run and tested on one CPU.
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define HM_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#define HM_POPCNT __attribute__((target("popcnt")))
 #define HM_VPOPCNT __attribute__((target("popcnt,avx2,avx512f,avx512vl,avx512bw,avx512vpopcntdq")))
-#define HM_HAVE_VPOPCNT 1
+#define HM_HAVE_CLONES 1
 #define HM_INLINE inline __attribute__((always_inline))
 #else
-#define HM_POPCNT_CLONES
-#define HM_HAVE_VPOPCNT 0
+#define HM_HAVE_CLONES 0
 #define HM_INLINE inline
 #endif
 
@@ -77,40 +74,36 @@ HM_INLINE void flat_body(const std::uint64_t* codes, std::size_t n, const std::u
   for (std::size_t i = 0; i < n; ++i) out[i] = popcount4(codes + i * kWords, q);
 }
 
-HM_POPCNT_CLONES
-void flat_portable(const std::uint64_t* codes, std::size_t n, const std::uint64_t* q, std::int32_t* out) {
+void flat_default(const std::uint64_t* codes, std::size_t n, const std::uint64_t* q, std::int32_t* out) {
   flat_body(codes, n, q, out);
 }
 
-#if HM_HAVE_VPOPCNT
+#if HM_HAVE_CLONES
+HM_POPCNT
+void flat_popcnt(const std::uint64_t* codes, std::size_t n, const std::uint64_t* q, std::int32_t* out) {
+  flat_body(codes, n, q, out);
+}
+
 // With AVX-512 VPOPCNTQ, GCC vectorises the scan: 0.75 ns a code against 1.35 with scalar
-// POPCNT (and FAISS IndexBinaryFlat's 0.92), 200 queries on 100k codes, one thread. GCC 12's
-// target_clones cannot name this ISA on AMD CPUs, so the index picks it with CPUID itself.
+// POPCNT (and FAISS IndexBinaryFlat's 0.92), 200 queries on 100k codes, one thread.
 HM_VPOPCNT
 void flat_vpopcnt(const std::uint64_t* codes, std::size_t n, const std::uint64_t* q, std::int32_t* out) {
   flat_body(codes, n, q, out);
 }
-
-bool cpu_has_vpopcnt() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  const bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31));  // F, BW, VL
-  if (!avx512 || !(c & (1u << 14))) return false;                                  // VPOPCNTDQ
-  unsigned lo, hi;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return (lo & 0xe6) == 0xe6;  // the OS saves SSE, AVX, opmask and all ZMM state
-}
 #endif
+
+constexpr cpu::Clone<FlatKernel> kScanClones[] = {
+    {cpu::Isa::kDefault, flat_default},
+#if HM_HAVE_CLONES
+    {cpu::Isa::kPopcnt, flat_popcnt},
+    {cpu::Isa::kAvx512, flat_vpopcnt},
+#endif
+};
 
 }  // namespace
 
 FlatKernel select_flat_kernel(bool portable) {
-#if HM_HAVE_VPOPCNT
-  if (!portable && cpu_has_vpopcnt()) return flat_vpopcnt;
-#endif
-  (void)portable;
-  return flat_portable;
+  return cpu::pick(kScanClones, portable ? cpu::Isa::kPopcnt : cpu::kBest).fn;
 }
 
 namespace {
@@ -121,10 +114,9 @@ namespace {
 // 8 ahead took 165 us a query, 16 took 146 us and 32 took 147 us.
 constexpr std::size_t kAhead = 16;
 
-HM_POPCNT_CLONES
-std::size_t verify_kernel(const std::uint64_t* codes, const std::uint8_t* alive, const std::uint32_t* cands,
-                          std::size_t n, const std::uint64_t* q, int radius, std::uint32_t* out_rows,
-                          std::int32_t* out_dist) {
+HM_INLINE std::size_t verify_body(const std::uint64_t* codes, const std::uint8_t* alive, const std::uint32_t* cands,
+                                  std::size_t n, const std::uint64_t* q, int radius, std::uint32_t* out_rows,
+                                  std::int32_t* out_dist) {
   std::size_t found = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) __builtin_prefetch(codes + std::size_t{cands[i + kAhead]} * kWords);
@@ -138,6 +130,28 @@ std::size_t verify_kernel(const std::uint64_t* codes, const std::uint8_t* alive,
   }
   return found;
 }
+
+std::size_t verify_default(const std::uint64_t* codes, const std::uint8_t* alive, const std::uint32_t* cands,
+                           std::size_t n, const std::uint64_t* q, int radius, std::uint32_t* out_rows,
+                           std::int32_t* out_dist) {
+  return verify_body(codes, alive, cands, n, q, radius, out_rows, out_dist);
+}
+
+#if HM_HAVE_CLONES
+HM_POPCNT
+std::size_t verify_popcnt(const std::uint64_t* codes, const std::uint8_t* alive, const std::uint32_t* cands,
+                          std::size_t n, const std::uint64_t* q, int radius, std::uint32_t* out_rows,
+                          std::int32_t* out_dist) {
+  return verify_body(codes, alive, cands, n, q, radius, out_rows, out_dist);
+}
+#endif
+
+constexpr cpu::Clone<VerifyKernel> kVerifyClones[] = {
+    {cpu::Isa::kDefault, verify_default},
+#if HM_HAVE_CLONES
+    {cpu::Isa::kPopcnt, verify_popcnt},
+#endif
+};
 
 // Cost model of one query, in nanoseconds, fitted on this machine (2 vCPU AMD EPYC) at 10M
 // random codes, one thread, m = 12. Brute force streams the codes at 1.9-2.5 ns a row. MIH
@@ -202,10 +216,33 @@ Options default_options() {
   o.substrings = 0;
   o.force_mih = false;
   o.portable_kernels = false;
+  o.isa = cpu::kBest;
   return o;
 }
 
-Index::Index(const Options& options) : options_(options), flat_(select_flat_kernel(options.portable_kernels)) {
+namespace {
+cpu::Isa kernel_cap(const Options& o) {
+  const bool lower = o.portable_kernels && static_cast<int>(o.isa) > static_cast<int>(cpu::Isa::kPopcnt);
+  return lower ? cpu::Isa::kPopcnt : o.isa;
+}
+
+template <class Fn, std::size_t N>
+std::vector<cpu::Isa> levels(const cpu::Clone<Fn> (&clones)[N]) {
+  std::vector<cpu::Isa> out;
+  for (const auto& c : clones) out.push_back(c.isa);
+  return out;
+}
+}  // namespace
+
+std::vector<cpu::Isa> scan_clones() { return levels(kScanClones); }
+cpu::Isa scan_clone(cpu::Isa cap) { return cpu::pick(kScanClones, cap).isa; }
+std::vector<cpu::Isa> verify_clones() { return levels(kVerifyClones); }
+cpu::Isa verify_clone(cpu::Isa cap) { return cpu::pick(kVerifyClones, cap).isa; }
+
+Index::Index(const Options& options)
+    : options_(options),
+      flat_(cpu::pick(kScanClones, kernel_cap(options)).fn),
+      verify_(cpu::pick(kVerifyClones, kernel_cap(options)).fn) {
   if (options_.substrings != 0 && (options_.substrings < 8 || options_.substrings > kBits))
     throw std::invalid_argument("substrings must be 0 (automatic) or 8..256 (substrings of at most 32 bits)");
 }
@@ -453,7 +490,7 @@ void Index::search_one(const std::uint64_t* q, int radius, bool use_tables, std:
     std::vector<std::uint32_t> rows(cands.size());
     std::vector<std::int32_t> dist(cands.size());
     const std::size_t found =
-        verify_kernel(codes_.data(), alive_.data(), cands.data(), cands.size(), q, radius, rows.data(), dist.data());
+        verify_(codes_.data(), alive_.data(), cands.data(), cands.size(), q, radius, rows.data(), dist.data());
     for (std::size_t i = 0; i < found; ++i) hits.push_back({dist[i], ids_[rows[i]]});
     flat_rows(q, radius, built_, ids_.size(), hits);
   }

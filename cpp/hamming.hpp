@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cpu.hpp"
+
 namespace hashmatch {
 namespace hamming {
 
@@ -43,6 +45,17 @@ using FlatKernel = void (*)(const std::uint64_t* codes, std::size_t n, const std
                             std::int32_t* out);
 // The fastest kernel this CPU runs (AVX-512 VPOPCNTQ where present), or the scalar POPCNT one.
 FlatKernel select_flat_kernel(bool portable);
+// Candidate verification: the rows among cands[0..n) within radius of q and alive, with their
+// distances, in candidate order; returns how many.
+using VerifyKernel = std::size_t (*)(const std::uint64_t* codes, const std::uint8_t* alive,
+                                     const std::uint32_t* cands, std::size_t n, const std::uint64_t* q,
+                                     int radius, std::uint32_t* out_rows, std::int32_t* out_dist);
+// The scan and verification clones this build contains (increasing level), and the clone a
+// cap picks on this CPU.
+std::vector<cpu::Isa> scan_clones();
+cpu::Isa scan_clone(cpu::Isa cap);
+std::vector<cpu::Isa> verify_clones();
+cpu::Isa verify_clone(cpu::Isa cap);
 
 // Batch range-search results in FAISS's layout: query q's hits are [lims[q], lims[q + 1]),
 // sorted by (distance, id).
@@ -66,6 +79,8 @@ struct Options {
   bool force_mih;
   // For tests: the scalar kernel even where AVX-512 VPOPCNTQ is available.
   bool portable_kernels;
+  // The highest kernel clone level to use (cpu.hpp); portable_kernels caps it at POPCNT.
+  cpu::Isa isa;
 };
 
 Options default_options();
@@ -126,6 +141,7 @@ class Index {
 
   Options options_;
   FlatKernel flat_;
+  VerifyKernel verify_;
   LargeVector<std::uint64_t> codes_;  // rows * 4 words
   LargeVector<std::int64_t> ids_;
   LargeVector<std::uint8_t> alive_;

@@ -10,13 +10,17 @@ namespace hashmatch {
 namespace pdq {
 namespace {
 
-// The blur is compiled twice, for baseline x86-64 and for AVX2, and picked at load time:
-// wider vectors, same IEEE operations in the same order (no FMA: -ffp-contract=off).
+// The blur is compiled twice, for baseline x86-64 and for AVX2, from one inline body, and the
+// caller names the highest level it may use (cpu.hpp): wider vectors, same IEEE operations
+// in the same order (no FMA: -ffp-contract=off), so both clones give the same floats.
+// Named clones rather than target_clones: an ifunc picks once per process, and tests must
+// run the baseline clone on a CPU with AVX2 too.
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define HM_CLONES __attribute__((target_clones("avx2", "default")))
+#define HM_AVX2 __attribute__((target("avx2")))
+#define HM_HAVE_AVX2 1
 #define HM_INLINE inline __attribute__((always_inline))
 #else
-#define HM_CLONES
+#define HM_HAVE_AVX2 0
 #define HM_INLINE inline
 #endif
 
@@ -238,7 +242,9 @@ const float* dct_matrix() {
 
 }  // namespace
 
-HM_CLONES void downsample64(const float* luma_in, int rows, int cols, float out[64 * 64]) {
+namespace {
+
+HM_INLINE void downsample_luma(const float* luma_in, int rows, int cols, float* out) {
   auto fill = [&](int r, float* dst, std::ptrdiff_t step) {
     const float* src = luma_in + static_cast<std::ptrdiff_t>(r) * cols;
     for (int c = 0; c < cols; ++c) dst[c * step] = src[c];
@@ -246,7 +252,7 @@ HM_CLONES void downsample64(const float* luma_in, int rows, int cols, float out[
   downsample_stream(fill, rows, cols, out);
 }
 
-HM_CLONES void downsample64(const PixelView& im, float out[64 * 64]) {
+HM_INLINE void downsample_pixels(const PixelView& im, float* out) {
   const LumaTables t;
   const std::ptrdiff_t cs = im.channels == 1 ? 0 : im.channel_stride;  // gray is R = G = B
   auto fill = [&](int r, float* dst, std::ptrdiff_t step) {
@@ -255,6 +261,43 @@ HM_CLONES void downsample64(const PixelView& im, float out[64 * 64]) {
       dst[c * step] = static_cast<float>(t.r[p[0]] + t.g[p[cs]] + t.b[p[2 * cs]]);
   };
   downsample_stream(fill, im.rows, im.cols, out);
+}
+
+struct Blur {
+  void (*luma)(const float*, int, int, float*);
+  void (*pixels)(const PixelView&, float*);
+};
+
+void luma_default(const float* l, int rows, int cols, float* out) { downsample_luma(l, rows, cols, out); }
+void pixels_default(const PixelView& im, float* out) { downsample_pixels(im, out); }
+#if HM_HAVE_AVX2
+HM_AVX2 void luma_avx2(const float* l, int rows, int cols, float* out) { downsample_luma(l, rows, cols, out); }
+HM_AVX2 void pixels_avx2(const PixelView& im, float* out) { downsample_pixels(im, out); }
+#endif
+
+constexpr cpu::Clone<Blur> kBlurClones[] = {
+    {cpu::Isa::kDefault, {luma_default, pixels_default}},
+#if HM_HAVE_AVX2
+    {cpu::Isa::kAvx2, {luma_avx2, pixels_avx2}},
+#endif
+};
+
+}  // namespace
+
+std::vector<cpu::Isa> blur_clones() {
+  std::vector<cpu::Isa> out;
+  for (const auto& c : kBlurClones) out.push_back(c.isa);
+  return out;
+}
+
+cpu::Isa blur_clone(cpu::Isa cap) { return cpu::pick(kBlurClones, cap).isa; }
+
+void downsample64(const float* luma_in, int rows, int cols, float out[64 * 64], cpu::Isa isa) {
+  cpu::pick(kBlurClones, isa).fn.luma(luma_in, rows, cols, out);
+}
+
+void downsample64(const PixelView& im, float out[64 * 64], cpu::Isa isa) {
+  cpu::pick(kBlurClones, isa).fn.pixels(im, out);
 }
 
 int quality(const float a[64 * 64]) {
@@ -363,24 +406,24 @@ int features_from(int rows, int cols, Downsample&& downsample, float out[kFeatur
 }
 }  // namespace
 
-int features_luma(const float* luma_in, int rows, int cols, float out[kFeatureCount]) {
-  return features_from(rows, cols, [&](float* small) { downsample64(luma_in, rows, cols, small); }, out);
+int features_luma(const float* luma_in, int rows, int cols, float out[kFeatureCount], cpu::Isa isa) {
+  return features_from(rows, cols, [&](float* small) { downsample64(luma_in, rows, cols, small, isa); }, out);
 }
 
-int features(const PixelView& image, float out[kFeatureCount]) {
-  return features_from(image.rows, image.cols, [&](float* small) { downsample64(image, small); }, out);
+int features(const PixelView& image, float out[kFeatureCount], cpu::Isa isa) {
+  return features_from(image.rows, image.cols, [&](float* small) { downsample64(image, small, isa); }, out);
 }
 
-int hash(const PixelView& image, std::uint8_t out[kHashBytes]) {
+int hash(const PixelView& image, std::uint8_t out[kHashBytes], cpu::Isa isa) {
   float dct[kFeatureCount];
-  const int q = features(image, dct);
+  const int q = features(image, dct, isa);
   bits_from_dct(dct, out);
   return q;
 }
 
-int hash_dihedral(const PixelView& image, std::uint8_t out[kDihedralCount][kHashBytes]) {
+int hash_dihedral(const PixelView& image, std::uint8_t out[kDihedralCount][kHashBytes], cpu::Isa isa) {
   float dct[kFeatureCount];
-  const int q = features(image, dct);
+  const int q = features(image, dct, isa);
   float variants[kDihedralCount][kFeatureCount];
   dihedral_dcts(dct, variants);
   for (int v = 0; v < kDihedralCount; ++v) bits_from_dct(variants[v], out[v]);

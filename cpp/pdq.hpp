@@ -7,6 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "cpu.hpp"
 
 namespace hashmatch {
 namespace pdq {
@@ -31,9 +34,12 @@ struct PixelView {
 
 // Blur (two Jarosz passes) and decimate to 64x64: a row-major float luma image, or pixels
 // whose luma is taken as the reference pipeline takes it (0.299 R + 0.587 G + 0.114 B in
-// double, rounded once to float).
-void downsample64(const float* luma, int rows, int cols, float out64x64[64 * 64]);
-void downsample64(const PixelView& image, float out64x64[64 * 64]);
+// double, rounded once to float). `isa` caps the blur clone (every clone gives the same floats).
+void downsample64(const float* luma, int rows, int cols, float out64x64[64 * 64], cpu::Isa isa = cpu::kBest);
+void downsample64(const PixelView& image, float out64x64[64 * 64], cpu::Isa isa = cpu::kBest);
+// The blur clones this build contains, in increasing level, and the one a cap runs here.
+std::vector<cpu::Isa> blur_clones();
+cpu::Isa blur_clone(cpu::Isa cap);
 
 // The quality metric (0-100) of a 64x64 downsampled image.
 int quality(const float in64x64[64 * 64]);
@@ -50,11 +56,13 @@ void bits_from_dct(const float dct16x16[256], std::uint8_t out[kHashBytes]);
 void dihedral_dcts(const float dct16x16[256], float out[kDihedralCount][256]);
 
 // Whole pipelines. Each returns the quality. Images of any size >= 1x1.
-int hash(const PixelView& image, std::uint8_t out[kHashBytes]);
-int hash_dihedral(const PixelView& image, std::uint8_t out[kDihedralCount][kHashBytes]);
+// `isa` caps the blur clone, as for downsample64.
+int hash(const PixelView& image, std::uint8_t out[kHashBytes], cpu::Isa isa = cpu::kBest);
+int hash_dihedral(const PixelView& image, std::uint8_t out[kDihedralCount][kHashBytes],
+                  cpu::Isa isa = cpu::kBest);
 // The float DCT features (PDQF, row-major 16x16) TMK+PDQF uses; returns the quality.
-int features(const PixelView& image, float out[kFeatureCount]);
-int features_luma(const float* luma, int rows, int cols, float out[kFeatureCount]);
+int features(const PixelView& image, float out[kFeatureCount], cpu::Isa isa = cpu::kBest);
+int features_luma(const float* luma, int rows, int cols, float out[kFeatureCount], cpu::Isa isa = cpu::kBest);
 
 }  // namespace pdq
 }  // namespace hashmatch

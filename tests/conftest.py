@@ -31,3 +31,29 @@ def photos() -> dict:
     found = _photos()
     assert len(found) >= 8, f"expected scikit-image photographs, found {sorted(found)}"
     return found
+
+
+# ---- CPU clones ---------------------------------------------------------------------------
+# test_cpu_clones.py records, per kernel, which per-ISA clones it ran and which this CPU could
+# not run; the terminal summary prints it, so a CI log says which code paths were tested.
+CLONES_RUN: dict = {}
+
+
+@pytest.fixture(scope="session")
+def clone_report() -> dict:
+    """{kernel: {clone: "ran" or why not}}, filled by the clone tests, printed at the end."""
+    return CLONES_RUN
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print which dispatch clones the suite ran (and any this CPU could not run)."""
+    if not CLONES_RUN:
+        return
+    from hashmatch import _core
+
+    terminalreporter.write_sep("-", f"CPU clones (process dispatch: {_core.CPU_DISPATCH})")
+    for kernel, clones in sorted(CLONES_RUN.items()):
+        ran = [c for c, what in clones.items() if what == "ran"]
+        missed = [f"{c} ({what})" for c, what in clones.items() if what != "ran"]
+        line = f"{kernel}: ran {', '.join(ran) or 'none'}"
+        terminalreporter.write_line(line + (f"; not run: {', '.join(missed)}" if missed else ""))

@@ -109,3 +109,87 @@ def test_external_names_both_ways():
     assert formats.table()["video_md5"] == {"ncmec": "MD5", "stopncii": "VideoMD5", "cybertipline": "MD5"}
     with pytest.raises(HashFormatError):
         formats.to_external("stopncii", "photodna")
+
+
+# ---- the match threshold, compared with python-threatexchange where the decision flips ----------
+
+BOUNDARY = (30, 31, 32, 33)  # PDQ's threshold is distance <= 31
+
+
+def _flipped(hex_: str, count: int, rng: np.random.Generator) -> str:
+    bits = rng.choice(256, count, replace=False)
+    return f"{int(hex_, 16) ^ sum(1 << int(b) for b in bits):064x}"
+
+
+@pytest.mark.parametrize("d", BOUNDARY)
+def test_pdq_decision_at_the_threshold_agrees_with_python_threatexchange(d):
+    from threatexchange.signal_type.pdq.signal import PdqSignal
+
+    rng = np.random.default_rng(d)
+    for a in _pdq_hexes(20, seed=100 + d):
+        b = _flipped(a, d, rng)
+        theirs = PdqSignal.compare_hash(a, b)
+        assert theirs.distance.distance == d == formats.distance("pdq", a, b) == hashmatch.distance(a, b)
+        assert theirs.match == formats.is_match("pdq", a, b) == (d <= 31)
+    index = hashmatch.HammingIndex()
+    stored = _pdq_hexes(20, seed=100 + d)
+    index.add(np.array([np.frombuffer(bytes.fromhex(h), np.uint8) for h in stored]), np.arange(20))
+    rng = np.random.default_rng(d)
+    queries = np.array([np.frombuffer(bytes.fromhex(_flipped(h, d, rng)), np.uint8) for h in stored])
+    lims, distances, _ = index.range_search(queries)  # radius 31, inclusive
+    assert np.diff(lims).tolist() == [int(d <= 31)] * 20 and distances.tolist() == [d] * int(d <= 31) * 20
+
+
+def test_hash_database_decides_at_the_threshold_as_python_threatexchange(tmp_path):
+    from threatexchange.signal_type.pdq.signal import PdqSignal
+
+    rng = np.random.default_rng(9)
+    stored = _pdq_hexes(len(BOUNDARY), seed=400)
+    with hashmatch.HashDB(tmp_path / "b.db") as db:
+        ids = db.add_many(stored, source="list", qualities=[100] * len(stored))
+        for entry, a, d in zip(ids, stored, BOUNDARY):
+            b = _flipped(a, d, rng)
+            found = [(m.entry_id, m.distance) for m in db.match(b)]
+            assert found == ([(entry, d)] if PdqSignal.compare_hash(a, b).match else []), d
+
+
+@pytest.mark.parametrize("d", BOUNDARY)
+@pytest.mark.parametrize("matched_frames", [10, 8, 7])
+def test_vpdq_decision_at_the_thresholds_agrees_with_python_threatexchange(d, matched_frames):
+    from threatexchange.extensions.vpdq.vpdq import VPDQSignal
+    from threatexchange.extensions.vpdq.vpdq_brute_matcher import match_VPDQ_hash_brute
+    from threatexchange.extensions.vpdq.vpdq_util import json_to_vpdq
+
+    # 10 query frames: `matched_frames` at distance d from their stored frame, the rest at 40.
+    # With d <= 31 the query matches 100%, 80% (the video threshold: a match) or 70% (none).
+    rng = np.random.default_rng([d, matched_frames])
+    stored = [VPDQFrame(i, 80, h, float(i)) for i, h in enumerate(_pdq_hexes(10, seed=200 + d))]
+    query = [VPDQFrame(f.frame_number, 80, _flipped(f.hex, d if i < matched_frames else 40, rng), f.timestamp)
+             for i, f in enumerate(stored)]
+    ours_q, ours_s = formats.dumps("vpdq", query), formats.dumps("vpdq", stored)
+    theirs = VPDQSignal.compare_hash(ours_q, ours_s)
+    percent = matched_frames * 10.0 if d <= 31 else 0.0
+    assert theirs.distance.query_match_percent == pytest.approx(percent)
+    assert formats.distance("vpdq", query, stored) == pytest.approx(percent)
+    assert theirs.match == formats.is_match("vpdq", query, stored) == (percent >= 80.0)
+    ours = hashmatch.vpdq_match(query, stored)
+    brute = match_VPDQ_hash_brute(json_to_vpdq(ours_q), json_to_vpdq(ours_s), 50, 31)
+    assert ours.query_match_percent == pytest.approx(brute.query_match_percent)
+    assert ours.compared_match_percent == pytest.approx(brute.compared_match_percent)
+    assert ours.is_match() == theirs.match
+
+
+@pytest.mark.parametrize("quality", [49, 50])
+def test_vpdq_quality_gate_agrees_with_python_threatexchange(quality):
+    from threatexchange.extensions.vpdq.vpdq import VPDQSignal
+
+    # 3 frames copied exactly, 2 unrelated ones at `quality`: below 50 they are not counted (3 of
+    # 3 match, a match); at 50 they are (3 of 5, 60%, no match).
+    rng = np.random.default_rng(quality)
+    stored = [VPDQFrame(i, 90, h, float(i)) for i, h in enumerate(_pdq_hexes(5, seed=300))]
+    query = [VPDQFrame(f.frame_number, 90 if i < 3 else quality, f.hex if i < 3 else _flipped(f.hex, 60, rng),
+                       f.timestamp) for i, f in enumerate(stored)]
+    theirs = VPDQSignal.compare_hash(formats.dumps("vpdq", query), formats.dumps("vpdq", stored))
+    assert theirs.match == formats.is_match("vpdq", query, stored) == (quality < 50)
+    assert theirs.distance.query_match_percent == pytest.approx(formats.distance("vpdq", query, stored))
+    assert formats.distance("vpdq", query, stored) == pytest.approx(100.0 if quality < 50 else 60.0)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import hashmatch
+from compat import TMK_PAIR_BOUND, TMK_SCORE_BOUND, TMK_SELF_BOUND, assert_tmk_agrees, assert_tmk_scores_agree
 from hashmatch.signals.tmk import TMK_LEVEL1_THRESHOLD, TMK_LEVEL2_THRESHOLD, poullot_coefficients
 from hashmatch.signals.tmk_sampler import SlotClock
 from videos import pan, photo, scenes, source_video, write_video
@@ -75,42 +76,78 @@ def ours(clips):
     return {name: hashmatch.tmk(path) for name, path in clips.items()}
 
 
-def _as_tmkpy(t: hashmatch.TMK):
-    import tmkpy
-
-    return tmkpy.createTMKFeatureVectors(t.frames_per_second, t.frame_count, t.periods.tolist(),
-                                         t.coefficients.tolist(), t.pure_average.tolist(),
-                                         t.cos_features.tolist(), t.sin_features.tolist())
-
-
-@pytest.mark.parametrize("name", ["source", "other", "pal", "letterboxed"])
-def test_tmkpy_reads_ours_and_scores_it_against_its_own(name, ours, reference, tmp_path):
+def check_against_tmkpy(name: str, ours: hashmatch.TMK, reference: dict, tmp_path: Path) -> None:
+    """Our TMK of a clip against tmkpy's: shape, frame count, scores and features (compat.py bounds)."""
     import tmkpy
 
     fv, ref_file = reference[name]
+    assert_tmk_agrees(ours, fv, hashmatch.TMK.read(ref_file))
     path = tmp_path / f"{name}.tmk"
-    ours[name].write(path)
-    assert ours[name].frame_count == fv.getFrameFeatureCount()
+    ours.write(path)
     (level2,) = tmkpy.query(fv, [str(path)])  # tmkpy parses our file itself
-    assert level2 >= 0.95
-    assert tmkpy.TMKFeatureVectors_computeLevel1Score(fv, _as_tmkpy(ours[name])) >= 0.99
-    assert np.array_equal(ours[name].periods, fv.getPeriods())
-    assert np.array_equal(ours[name].coefficients, np.float32(fv.getFourierCoefficients()))
+    assert 1 - level2 <= TMK_SELF_BOUND
+
+
+@pytest.mark.parametrize("name", ["source", "other", "pal", "letterboxed", "crf35", "resized", "trimmed"])
+def test_tmkpy_reads_ours_and_scores_it_against_its_own(name, ours, reference, tmp_path):
+    check_against_tmkpy(name, ours[name], reference, tmp_path)
+
+
+PAIRS = [("source", "crf35"), ("source", "trimmed"), ("source", "other"), ("other", "pal"), ("resized", "crf35"),
+         ("source", "letterboxed"), ("pal", "trimmed")]
 
 
 def test_we_read_tmkpy_files_and_scores_agree(reference):
-    import tmkpy
-
     theirs = {name: hashmatch.TMK.read(path) for name, (_, path) in reference.items()}
     for name, (fv, path) in reference.items():
         assert theirs[name].to_bytes() == path.read_bytes()
         assert theirs[name].frame_count == fv.getFrameFeatureCount()
-    pairs = [("source", "crf35"), ("source", "trimmed"), ("source", "other"), ("other", "pal"), ("resized", "crf35")]
-    for a, b in pairs:
-        ref_l1 = tmkpy.TMKFeatureVectors_computeLevel1Score(reference[a][0], reference[b][0])
-        ref_l2 = tmkpy.TMKFeatureVectors_computeLevel2Score(reference[a][0], reference[b][0])
-        assert theirs[a].level1(theirs[b]) == pytest.approx(ref_l1, abs=0.01)
-        assert theirs[a].level2(theirs[b]) == pytest.approx(ref_l2, abs=0.01)
+    for a, b in PAIRS:  # the same vectors: only the scoring code differs
+        assert_tmk_scores_agree(theirs[a], theirs[b], reference[a][0], reference[b][0], TMK_SCORE_BOUND)
+
+
+def test_our_pair_scores_agree_with_tmkpys(ours, reference):
+    for a, b in PAIRS:  # each side hashed by its own tool
+        assert_tmk_scores_agree(ours[a], ours[b], reference[a][0], reference[b][0], TMK_PAIR_BOUND)
+
+
+def _perturbed(t: hashmatch.TMK, field: str, scale: float, seed: int = 0) -> hashmatch.TMK:
+    """t with Gaussian noise of `scale` times the array's RMS added to one feature array."""
+    arrays = {"pure_average": t.pure_average, "cos_features": t.cos_features, "sin_features": t.sin_features}
+    a = arrays[field].astype(np.float64)
+    rms = np.sqrt(np.mean(a ** 2))
+    arrays[field] = (a + np.random.default_rng(seed).normal(0, scale * rms, a.shape)).astype(np.float32)
+    return hashmatch.TMK(t.algorithm, t.frames_per_second, t.frame_count, t.periods, t.coefficients, **arrays)
+
+
+def _scaled(t: hashmatch.TMK, field: str, factor: float) -> hashmatch.TMK:
+    arrays = {"pure_average": t.pure_average, "cos_features": t.cos_features, "sin_features": t.sin_features}
+    arrays[field] = (arrays[field] * np.float32(factor)).astype(np.float32)
+    return hashmatch.TMK(t.algorithm, t.frames_per_second, t.frame_count, t.periods, t.coefficients, **arrays)
+
+
+# Corruptions of our TMK, each of which the check against tmkpy must catch.
+TMK_MUTATIONS = {
+    "pure average perturbed 1%": lambda t: _perturbed(t, "pure_average", 0.01),
+    "cos features perturbed 1%": lambda t: _perturbed(t, "cos_features", 0.01),
+    "sin features perturbed 1%": lambda t: _perturbed(t, "sin_features", 0.01),
+    "cos features scaled 1%": lambda t: _scaled(t, "cos_features", 1.01),
+    "frame count + 1": lambda t: hashmatch.TMK(t.algorithm, t.frames_per_second, t.frame_count + 1, t.periods,
+                                               t.coefficients, t.pure_average, t.cos_features, t.sin_features),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(TMK_MUTATIONS))
+def test_mutated_tmk_fails_the_reference_check(mutation, ours, reference, tmp_path):
+    check_against_tmkpy("source", ours["source"], reference, tmp_path)  # the unmutated hash passes
+    with pytest.raises(AssertionError):
+        check_against_tmkpy("source", TMK_MUTATIONS[mutation](ours["source"]), reference, tmp_path)
+
+
+def test_mutated_tmk_fails_the_pair_score_check(ours, reference):
+    bad = _perturbed(ours["trimmed"], "pure_average", 0.05)
+    with pytest.raises(AssertionError):
+        assert_tmk_scores_agree(ours["source"], bad, reference["source"][0], reference["trimmed"][0], TMK_PAIR_BOUND)
 
 
 def test_write_read_round_trip(ours, tmp_path):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hashmatch
+from compat import assert_vpdq_agrees
 from hashmatch.signals import vpdq as vpdq_frames
 from videos import pan, photo, scenes, source_video, write_video
 
@@ -27,31 +28,71 @@ def clips(tmp_path_factory):
     return made
 
 
+_REFERENCE: dict = {}
+
+
 def _reference(path: Path, seconds_per_hash: float = 1.0):
+    """vpdq's frames of a clip, computed once per (clip, step): the mutation checks reuse them."""
     import vpdq as reference
 
-    return [hashmatch.VPDQFrame(f.frame_number, f.quality, f.hex, f.timestamp)
-            for f in reference.computeHash(str(path), seconds_per_hash=seconds_per_hash)]
+    key = (str(path), seconds_per_hash)
+    if key not in _REFERENCE:
+        _REFERENCE[key] = [hashmatch.VPDQFrame(f.frame_number, f.quality, f.hex, f.timestamp)
+                           for f in reference.computeHash(str(path), seconds_per_hash=seconds_per_hash)]
+    return _REFERENCE[key]
 
 
-def _nearest(a, b):
-    d = vpdq_frames.distance_matrix(vpdq_frames.codes(a), vpdq_frames.codes(b))
-    return d.min(axis=1)
+def check_frames_agree(path: Path, seconds_per_hash: float) -> None:
+    """hashmatch.vpdq of a clip against vpdq's, frame by frame (compat.assert_vpdq_agrees)."""
+    ours = hashmatch.vpdq(path, seconds_per_hash=seconds_per_hash)
+    theirs = _reference(path, seconds_per_hash)
+    assert len(theirs) >= 3 and sum(f.quality >= 50 for f in theirs) >= 3
+    assert_vpdq_agrees(ours, theirs)
 
 
-@pytest.mark.parametrize("name", ["source", "other", "pal", "mpeg4"])
+CLIPS = ["source", "other", "pal", "mpeg4"]
+
+
+@pytest.mark.parametrize("name", CLIPS)
 @pytest.mark.parametrize("seconds_per_hash", [1.0, 0.5, 0])
 def test_frames_agree_with_reference(clips, name, seconds_per_hash):
-    ours = hashmatch.vpdq(clips[name], seconds_per_hash=seconds_per_hash)
-    theirs = _reference(clips[name], seconds_per_hash)
-    assert [f.frame_number for f in ours] == [f.frame_number for f in theirs]
-    assert all(abs(a.timestamp - b.timestamp) < 1e-3 for a, b in zip(ours, theirs))
-    good_ours = [f for f in ours if f.quality >= 50]
-    good_theirs = [f for f in theirs if f.quality >= 50]
-    assert good_ours and good_theirs
-    ours_to_ref, ref_to_ours = _nearest(good_ours, theirs), _nearest(good_theirs, ours)
-    assert np.mean(ours_to_ref <= 31) >= 0.95 and np.mean(ref_to_ours <= 31) >= 0.95
-    assert statistics.median(ours_to_ref) <= 8 and statistics.median(ref_to_ours) <= 8
+    check_frames_agree(clips[name], seconds_per_hash)
+
+
+def _flip_bit(hex_: str, bit: int) -> str:
+    return f"{int(hex_, 16) ^ (1 << bit):064x}"
+
+
+# Corruptions of our output, each of which the frame-by-frame check must catch.
+MUTATIONS = {
+    "one bit flipped in every hash": lambda fs, rng: [replace(f, hex=_flip_bit(f.hex, int(rng.integers(256))))
+                                                      for f in fs],
+    "one bit flipped in one hash": lambda fs, rng: [replace(f, hex=_flip_bit(f.hex, 17)) if i == len(fs) // 2 else f
+                                                    for i, f in enumerate(fs)],
+    "7 bits flipped in every hash, quality 100": lambda fs, rng: [
+        replace(f, hex=f"{int(f.hex, 16) ^ sum(1 << int(b) for b in rng.choice(256, 7, replace=False)):064x}",
+                   quality=100) for f in fs],
+    "hashes shifted by one frame": lambda fs, rng: [replace(f, hex=fs[min(i + 1, len(fs) - 1)].hex, quality=f.quality)
+                                                    for i, f in enumerate(fs)],
+    "frame numbers shifted by one": lambda fs, rng: [replace(f, frame_number=f.frame_number + 1) for f in fs],
+    "timestamps shifted by one frame": lambda fs, rng: [
+        replace(f, timestamp=fs[min(i + 1, len(fs) - 1)].timestamp if i + 1 < len(fs) else f.timestamp + 1)
+        for i, f in enumerate(fs)],
+    "one quality changed": lambda fs, rng: [replace(f, quality=f.quality - 1 if f.quality else 1) if i == 1 else f
+                                            for i, f in enumerate(fs)],
+    "last frame dropped": lambda fs, rng: fs[:-1],
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+@pytest.mark.parametrize("name, seconds_per_hash", [("source", 1.0), ("pal", 0)])
+def test_mutated_output_fails_the_reference_check(clips, name, seconds_per_hash, mutation, monkeypatch):
+    check_frames_agree(clips[name], seconds_per_hash)  # the unmutated output passes
+    real = hashmatch.vpdq
+    rng = np.random.default_rng(20)
+    monkeypatch.setattr(hashmatch, "vpdq", lambda *a, **kw: MUTATIONS[mutation](real(*a, **kw), rng))
+    with pytest.raises(AssertionError):
+        check_frames_agree(clips[name], seconds_per_hash)
 
 
 def test_every_frame_and_sampling_step(clips):

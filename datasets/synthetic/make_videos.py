@@ -138,6 +138,18 @@ def edited_frames(source: Clip, edit: VideoEdit, seed: int = 0) -> tuple[List[np
     return out, fps
 
 
+def decoded(path: Path, name: str) -> Clip:
+    """The clip an encoded file plays: its decoded frames, so that edits of it are real transcodes
+    (a re-encode of it has the generation loss of decoding and encoding again)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    return Clip(name, frames.__getitem__, len(frames), fps)
+
+
 def render(source: Clip, path: Path, edit: VideoEdit = VideoEdit(), seed: int = 0) -> Path:
     """Encode a clip, edited by `edit`, as H.264 in an MP4 at path."""
     import av
