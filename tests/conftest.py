@@ -57,3 +57,34 @@ def pytest_terminal_summary(terminalreporter) -> None:
         missed = [f"{c} ({what})" for c, what in clones.items() if what != "ran"]
         line = f"{kernel}: ran {', '.join(ran) or 'none'}"
         terminalreporter.write_line(line + (f"; not run: {', '.join(missed)}" if missed else ""))
+
+
+# ---- database backends ----------------------------------------------------------------------
+# Tests that take `dbpath` run once on SQLite and once on a throwaway PostgreSQL cluster.
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL server for the session (tests/pg.py), stopped at the end."""
+    from pg import Cluster
+
+    cluster = Cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def dbpath(request, tmp_path, monkeypatch):
+    """A factory: dbpath("x.db") is a new SQLite file's path, or a new PostgreSQL database's URL (same name, same db)."""
+    made: dict = {}
+    monkeypatch.setenv("HASHMATCH_INDEX_DIR", str(tmp_path / "index-cache"))
+
+    def at(name: str = "h.db"):
+        if name not in made:
+            made[name] = tmp_path / name if request.param == "sqlite" else \
+                request.getfixturevalue("pg_cluster").new_database()
+        return made[name]
+
+    at.backend = request.param
+    return at

@@ -77,9 +77,10 @@ def _saved_tag(path) -> int:
     conn = sqlite3.connect(path)
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
+        generation = conn.execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0]
     finally:
         conn.close()
-    return (int(meta["instance"]) << 32) | (int(meta["generation"]) & 0xFFFFFFFF)
+    return (int(meta["instance"]) << 32) | (int(generation) & 0xFFFFFFFF)
 
 
 def _check(path) -> tuple:
@@ -92,15 +93,15 @@ def _check(path) -> tuple:
     db = HashDB(path)
     try:
         assert set(db.indexes.hamming["pdq"].ids().tolist()) == live
-        rows = db._conn.execute("SELECT e.id, f.value FROM fingerprints f JOIN entries e ON e.id = f.entry_id"
+        rows = db.sql.execute("SELECT e.id, f.value FROM fingerprints f JOIN entries e ON e.id = f.entry_id"
                                 " WHERE e.deleted = 0 AND f.format = 'pdq' ORDER BY f.id DESC LIMIT 3").fetchall()
         for entry_id, value in rows:
             assert entry_id in [m.entry_id for m in db.match(value, max_distance=0)]
-        partial = db._conn.execute("SELECT COUNT(*) FROM entries e WHERE NOT EXISTS"
+        partial = db.sql.execute("SELECT COUNT(*) FROM entries e WHERE NOT EXISTS"
                                    " (SELECT 1 FROM fingerprints f WHERE f.entry_id = e.id)").fetchone()[0]
         assert partial == 0  # an entry without its fingerprints would be half a transaction
     finally:
-        db._conn.close()  # without close(): its index save would hide what the crash left
+        db.sql.close()  # without close(): its index save would hide what the crash left
     return live, saved is not None
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import hashmatch
+import hashmatch.store
 from hashmatch import DatabaseNotFoundError, HashDB, MediaNotFoundError
 from hashmatch.cli import main
 from hashmatch.pipeline import open_db
@@ -144,7 +145,8 @@ def test_a_schema_1_database_from_the_previous_release_is_upgraded_in_place(tmp_
         assert [m.external_id for m in db.match_hash("video_md5", "d41d8cd98f00b204e9800998ecf8427e")] == ["md5only"]
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == \
+            str(hashmatch.store.SCHEMA_VERSION)
         assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= \
             {"code_rows", "vector_rows"}
         assert conn.execute("SELECT COUNT(*) FROM code_rows WHERE space = 'pdq'").fetchone()[0] == 25
@@ -152,3 +154,4 @@ def test_a_schema_1_database_from_the_previous_release_is_upgraded_in_place(tmp_
         conn.close()
     with HashDB(path, read_only=True) as db:  # upgraded: readers open it too
         assert len(db) == 22
+        assert {b.name: b.entries for b in db.banks()} == {"list-a": 19, "list-b": 3}  # one bank per source

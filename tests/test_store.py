@@ -31,9 +31,9 @@ def _flip_bits(hex_: str, count: int, seed: int = 0) -> str:
     return np.packbits(bits).tobytes().hex()
 
 
-def test_add_match_remove_hashes(tmp_path):
+def test_add_match_remove_hashes(dbpath):
     hexes = _random_hexes(50, 1)
-    with HashDB(tmp_path / "h.db") as db:
+    with HashDB(dbpath("h.db")) as db:
         ids = db.add_many(hexes, source="list-a", labels=["x", "y"], external_ids=[f"e{i}" for i in range(50)])
         assert len(db) == 50 and ids == sorted(ids)
         found = db.match(_flip_bits(hexes[7], 31))
@@ -51,18 +51,18 @@ def test_add_match_remove_hashes(tmp_path):
         assert stats["entries"] == 49 and stats["deleted"] == 1 and stats["fingerprints"] == {"pdq": 49}
 
 
-def test_matches_every_entry_within_radius_sorted(tmp_path):
+def test_matches_every_entry_within_radius_sorted(dbpath):
     base = _random_hexes(1, 2)[0]
     near = [_flip_bits(base, d, seed=d) for d in (0, 3, 10, 31, 32, 60)]
-    with HashDB(tmp_path / "h.db") as db:
+    with HashDB(dbpath("h.db")) as db:
         ids = db.add_many(near)
         found = db.match(base)
     assert [(m.entry_id, m.distance) for m in found] == [(ids[i], d) for i, d in enumerate((0, 3, 10, 31))]
 
 
-def test_images_quality_floor_and_dihedral(tmp_path, photos):
+def test_images_quality_floor_and_dihedral(dbpath, photos):
     img = photos["astronaut"]
-    with HashDB(tmp_path / "img.db") as db:
+    with HashDB(dbpath("img.db")) as db:
         eid = db.add(img, source="photos")
         assert db.get(eid).fingerprints[0].quality == hashmatch.pdq(img).quality
         assert [m.entry_id for m in db.match(img)] == [eid]
@@ -77,8 +77,8 @@ def test_images_quality_floor_and_dihedral(tmp_path, photos):
             db.match(hashmatch.pdq(img).hex, dihedral=True)  # needs pixels to make the variants
 
 
-def test_bad_hash_input_is_a_typed_error(tmp_path):
-    with HashDB(tmp_path / "h.db") as db:
+def test_bad_hash_input_is_a_typed_error(dbpath):
+    with HashDB(dbpath("h.db")) as db:
         with pytest.raises(hashmatch.HashmatchError):
             db.add("zz" * 32)
         with pytest.raises(hashmatch.HashmatchError):
@@ -138,9 +138,9 @@ def test_match_uses_env_database_opened_once(tmp_path, monkeypatch):
     assert hashmatch.open_db() is hashmatch.open_db(str(path))
 
 
-def test_threads_match_while_one_adds(tmp_path):
+def test_threads_match_while_one_adds(dbpath):
     hexes = _random_hexes(400, 7)
-    db = HashDB(tmp_path / "t.db")
+    db = HashDB(dbpath("t.db"))
     first = db.add_many(hexes[:200])
     errors = []
 
@@ -183,10 +183,10 @@ _WRITER = textwrap.dedent("""
 def _check_consistent(path) -> int:
     """Every live pdq row is found by match at distance 0 and the index holds exactly those rows."""
     with HashDB(path) as db:
-        rows = db._conn.execute(
+        rows = db.sql.execute(
             "SELECT e.id, f.value FROM fingerprints f JOIN entries e ON e.id = f.entry_id"
             " WHERE e.deleted = 0 AND f.format = 'pdq'").fetchall()
-        orphans = db._conn.execute(
+        orphans = db.sql.execute(
             "SELECT COUNT(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM fingerprints f"
             " WHERE f.entry_id = e.id)").fetchone()[0]
         assert orphans == 0
@@ -200,8 +200,8 @@ def _check_consistent(path) -> int:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_during_bulk_add_leaves_a_consistent_database(tmp_path, seed):
-    path = tmp_path / "kill.db"
+def test_sigkill_during_bulk_add_leaves_a_consistent_database(dbpath, seed):
+    path = dbpath("kill.db")
     with HashDB(path) as db:
         db.add_many(_random_hexes(100, 8))  # a saved index exists before the crash
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(seed), "10000"],
@@ -217,8 +217,8 @@ def test_sigkill_during_bulk_add_leaves_a_consistent_database(tmp_path, seed):
     assert n % 500 in (100, 105)
 
 
-def test_reader_process_matches_while_writer_process_adds(tmp_path):
-    path = tmp_path / "rw.db"
+def test_reader_process_matches_while_writer_process_adds(dbpath):
+    path = dbpath("rw.db")
     known = _random_hexes(20, 9)
     with HashDB(path) as db:
         ids = db.add_many(known)

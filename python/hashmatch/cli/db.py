@@ -16,6 +16,7 @@ from ..errors import HashmatchError
 from ..media import open_media
 from ..pipeline import HashDB
 from ..pipeline.records import record_of
+from . import bank
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a = db.add_parser("add", help="hash image and video files and add each as an entry (creates DB)")
     a.add_argument("db", metavar="DB")
     a.add_argument("files", nargs="+", metavar="FILE")
+    a.add_argument("--bank", default=None, help="the bank to add to (default: --source, else 'default'; created if"
+                                                " missing)")
     a.add_argument("--source", default=None, help="list name the entries come from")
     a.add_argument("--label", action="append", default=[], help="a label (repeatable)")
     a.add_argument("--classification", default=None)
@@ -33,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      " merging by entry uid without duplicating (creates DB)")
     i.add_argument("db", metavar="DB")
     i.add_argument("files", nargs="+", metavar="HASHLIST")
+    i.add_argument("--bank", default=None, help="the bank for rows that name none (default: their source)")
     i.add_argument("--source", default=None, help="list name for rows without a source column")
     i.add_argument("--label", action="append", default=[], help="a label added to every row (repeatable)")
     i.add_argument("--format", default=None, help="the format of a CSV's value column, when its header does not say")
@@ -41,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("db", metavar="DB")
     e.add_argument("out", metavar="OUT", help="a file (.jsonl, .csv, .txt) or, for per-video files, a directory")
     e.add_argument("--format", default=None, help="only this format (pdq, vpdq, tmk_pdqf, video_md5, ...)")
+    e.add_argument("--bank", default=None, help="only this bank's entries")
     e.add_argument("--kind", choices=["jsonl", "csv", "list", "files"], default=None,
                    help="the file kind (default: from OUT's suffix; a directory: per-video files)")
     e.set_defaults(func=run_export)
@@ -57,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rh.add_argument("--formats", nargs="+", default=None, metavar="FORMAT",
                     help="only these formats (default: every format the media type has)")
     rh.set_defaults(func=run_rehash)
+    bank.add_parser(db)
     st = db.add_parser("stats", help="counts of entries and fingerprints, index state")
     st.add_argument("db", metavar="DB")
     st.set_defaults(func=run_stats)
@@ -79,7 +85,7 @@ def run_add(args: argparse.Namespace) -> int:
             failed += 1
             print(f"hashmatch: {path}: {type(record).__name__}: {record}", file=sys.stderr)
             continue
-        record.source, record.external_id = args.source, args.external_id or path
+        record.source, record.external_id, record.bank = args.source, args.external_id or path, args.bank
         record.media_uri = media.path
         record.labels, record.classification = list(args.label), args.classification
         records.append(record)
@@ -96,6 +102,7 @@ def run_import(args: argparse.Namespace) -> int:
     records = [r for path in args.files for r in read_file(path, fmt=args.format)]
     for r in records:
         r.source = r.source or args.source
+        r.bank = r.bank or args.bank
         r.labels = sorted(set(r.labels) | set(args.label))
     with HashDB(args.db) as db:
         counts = db.merge_records(records)
@@ -109,7 +116,7 @@ def run_export(args: argparse.Namespace) -> int:
     from ..lists import export
 
     with HashDB(args.db, create=False) as db:
-        n, kind = export(db, args.out, fmt=args.format, kind=args.kind)
+        n, kind = export(db, args.out, fmt=args.format, kind=args.kind, bank=args.bank)
     print(f"exported {n} {'values' if kind != 'jsonl' else 'entries'} ({kind}) to {args.out}")
     return 0
 

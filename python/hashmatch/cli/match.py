@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--trim-borders", action="store_true",
                    help="also match images with their uniform borders (letterbox, frame) cut off")
     m.add_argument("--max-distance", type=int, default=None, help="PDQ distance threshold (default 31)")
+    m.add_argument("--bank", action="append", default=None, metavar="BANK", help="only this bank (repeatable)")
     m.set_defaults(func=run)
 
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.files:
             try:
                 found = db.match(Path(path), dihedral=args.dihedral, trim_borders=args.trim_borders,
-                                 max_distance=args.max_distance)
+                                 max_distance=args.max_distance, banks=args.bank)
             except HashmatchError as e:
                 failed += 1
                 if args.json:
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps({"path": path, "media_type": found.media_type,
                                   "pdq": found.query.hex if found.query else None,
                                   "quality": found.query.quality if found.query else None,
-                                  "skipped": found.skipped, "matches": [m.to_dict() for m in found]}))
+                                  "skipped": found.skipped, "matches": [m.to_dict() for m in found],
+                                  "allowed": [m.to_dict() for m in found.allowed]}))
             elif found.skipped and not found:
                 print(f"{path}: not matched ({found.skipped})")
             elif not found:
@@ -53,5 +55,7 @@ def run(args: argparse.Namespace) -> int:
                     extra = (f" frames {m.query_match_percent:.0f}%/{m.compared_match_percent:.0f}%"
                              if m.query_match_percent is not None else f" variant {m.variant}")
                     print(f"{path}: entry {m.entry_id} {m.media_type} {m.format} distance {m.distance} "
-                          f"source {m.source or '-'} labels {','.join(m.labels) or '-'}{extra}")
+                          f"bank {m.bank} source {m.source or '-'} labels {','.join(m.labels) or '-'}{extra}")
+            if found.allowed and not args.json:
+                print(f"{path}: allowed (matches allow bank {found.allowed[0].bank}: known false positive)")
     return 1 if failed else 0

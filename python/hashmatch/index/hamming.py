@@ -222,6 +222,19 @@ class HammingIndex:
         except (OSError, HashmatchError):
             return None
 
+    @staticmethod
+    def saved_tag(path: PathLike) -> Optional[int]:
+        """The tag in a saved index's header, without reading the rest (None: no file, untagged, or not an index)."""
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_HEADER.size)
+        except OSError:
+            return None
+        if len(head) < _HEADER.size:
+            return None
+        magic, version, flags, tag, _ = _HEADER.unpack(head)
+        return tag if magic == _MAGIC and version == _VERSION and flags & 1 else None
+
     @classmethod
     def _read(cls, path: PathLike, expect_tag: Optional[int], check_tag: bool) -> Optional["HammingIndex"]:
         with open(path, "rb") as f:

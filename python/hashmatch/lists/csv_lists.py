@@ -17,6 +17,7 @@ _CSV_COLUMNS = {
     "uid": ("uid",),
     "external_id": ("external_id", "id", "hash_id", "media_id"),
     "source": ("source", "list", "list_name"),
+    "bank": ("bank", "bank_name"),
     "labels": ("labels", "tags", "label"),
     "classification": ("classification", "category", "class"),
     "quality": ("quality", "pdq_quality"),
@@ -31,13 +32,15 @@ def export_csv(records: Iterable[Record], fmt: str, out: IO[str]) -> int:
     if codec.binary:
         raise InvalidInputError(f"format {fmt!r} is binary: export it as files (.tmk), JSON Lines or a list")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([fmt, "quality", "uid", "external_id", "source", "labels", "classification", "media_type"])
+    writer.writerow([fmt, "quality", "uid", "external_id", "source", "labels", "classification", "media_type",
+                     "bank"])
     n = 0
     for r in records:
         for f in r.fingerprints:
             if f.format == fmt and not r.deleted:
                 writer.writerow([list_value(f), "" if f.quality is None else f.quality, r.uid, r.external_id or "",
-                                 r.source or "", ";".join(r.labels), r.classification or "", r.media_type])
+                                 r.source or "", ";".join(r.labels), r.classification or "", r.media_type,
+                                 r.bank or ""])
                 n += 1
     return n
 
@@ -79,8 +82,10 @@ def read_csv(text: str, name: str, fmt: Optional[str] = None) -> List[Record]:
                 raise HashFormatError(f"{where}: field uid {uid!r} duplicates line {seen[uid]}")
             seen[uid] = lineno
         labels = [x.strip() for x in get("labels").replace("|", ";").split(";") if x.strip()]
-        records.append(Record(get("media_type") or media_of(codec), [fp], get("source") or None,
-                              get("external_id") or None, labels, get("classification") or None, uid))
+        record = Record(get("media_type") or media_of(codec), [fp], get("source") or None,
+                        get("external_id") or None, labels, get("classification") or None, uid)
+        record.bank = get("bank") or None
+        records.append(record)
     return records
 
 

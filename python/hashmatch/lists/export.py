@@ -19,7 +19,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 _SUFFIX_KIND = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "list"}
 
 
-def export(db: Any, out: PathLike, *, fmt: Optional[str] = None, kind: Optional[str] = None) -> Tuple[int, str]:
+def export(db: Any, out: PathLike, *, fmt: Optional[str] = None, kind: Optional[str] = None,
+           bank: Optional[str] = None) -> Tuple[int, str]:
     """Export a HashDB to `out` (kind from the suffix, or a directory of per-video files); (count, kind)."""
     if fmt is not None:
         fmt = signals.get(fmt).name
@@ -31,7 +32,7 @@ def export(db: Any, out: PathLike, *, fmt: Optional[str] = None, kind: Optional[
                                     " or --kind")
     if kind in ("csv", "files") and fmt is None:
         raise InvalidInputError(f"a {kind} export holds one format: pass fmt (--format)")
-    records = db.iter_records(include_deleted=kind == "jsonl", formats=[fmt] if fmt else None)
+    records = db.iter_records(include_deleted=kind == "jsonl", formats=[fmt] if fmt else None, bank=bank)
     if kind == "files":
         return export_files(records, fmt, out), kind
     with atomic_write(out, "w", encoding="utf-8", newline="") as f:  # a partner never sees half a list

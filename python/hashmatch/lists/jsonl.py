@@ -18,7 +18,8 @@ def record_to_json(r: Record) -> Dict[str, Any]:
     return {
         "uid": r.uid, "id": r.id, "media_type": r.media_type, "source": r.source, "external_id": r.external_id,
         "labels": list(r.labels), "classification": r.classification, "created": r.created, "updated": r.updated,
-        "deleted": r.deleted, "media_uri": r.media_uri,
+        "deleted": r.deleted, "media_uri": r.media_uri, "bank": r.bank, "content_uri": r.content_uri,
+        "notes": r.notes, "metadata": r.metadata or {}, "disabled_until": r.disabled_until,
         "fingerprints": [{"format": f.format, "value": f.value, "quality": f.quality,
                           "algorithm_version": f.algorithm_version, "params": f.params,
                           **({"data": base64.b64encode(f.data).decode("ascii")} if f.data is not None else {})}
@@ -46,7 +47,9 @@ def record_from_json(obj: Any, where: str) -> Record:
     return Record(media_type, fingerprints, _field(obj, "source", str, where), _field(obj, "external_id", str, where),
                   labels, _field(obj, "classification", str, where), _field(obj, "uid", str, where),
                   _time(obj, "created", where), _time(obj, "updated", where), deleted,
-                  _field(obj, "id", int, where), _field(obj, "media_uri", str, where))
+                  _field(obj, "id", int, where), _field(obj, "media_uri", str, where), _field(obj, "bank", str, where),
+                  _field(obj, "content_uri", str, where), _field(obj, "notes", str, where),
+                  _field(obj, "metadata", dict, where) or {}, _time(obj, "disabled_until", where))
 
 
 def _fingerprint_from_json(obj: Any, where: str) -> Fingerprint:

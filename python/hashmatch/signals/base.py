@@ -80,14 +80,15 @@ class Thresholds:
     frame_compared_percent: float = 0.0
     vector: Dict[str, float] = None  # type: ignore[assignment]  # signal -> threshold overrides
     rescore: Dict[str, float] = None  # type: ignore[assignment]
+    narrow: Dict[str, float] = None  # type: ignore[assignment]  # what the call itself asked: only narrows a bank's
 
     def vector_threshold(self, signal: "SignalType") -> float:
         """The vector-search threshold for `signal`."""
         return float((self.vector or {}).get(signal.name, signal.threshold))
 
-    def rescore_threshold(self, signal: "SignalType", default: float) -> float:
-        """The confirmation threshold for `signal`."""
-        return float((self.rescore or {}).get(signal.name, default))
+    def rescore_threshold(self, signal: "SignalType") -> float:
+        """The confirmation threshold for `signal` (its confirm_threshold unless overridden)."""
+        return float((self.rescore or {}).get(signal.name, signal.confirm_threshold or 0.0))
 
     def radius(self, signal: "SignalType") -> int:
         """The Hamming radius for `signal`."""
@@ -121,6 +122,9 @@ class SignalType:
     complete: bool = False
     #: How stored values are found; None: kept, never looked up.
     index: Optional[IndexSpec] = None
+    #: A vector signal whose candidates are confirmed: the Match field rescore() sets, and its threshold.
+    confirm_field: Optional[str] = None
+    confirm_threshold: Optional[float] = None
     #: The suffix of the per-entry files the reference tool writes (``.tmk``), or None: exported in lists.
     file_suffix: Optional[str] = None
     #: Its names elsewhere: (system, their name, media type or None for any).
@@ -227,8 +231,8 @@ class SignalType:
         """The float vector a value contributes to its vector space (kind 'vector')."""
         raise NotImplementedError
 
-    def rescore(self, query: Any, stored: Any, score: float, thresholds: Thresholds) -> Optional[Dict[str, float]]:
-        """Confirm a vector-search candidate with its score: Match fields to set, or None to drop it."""
+    def rescore(self, query: Any, stored: Any, score: float) -> Dict[str, float]:
+        """Match fields for a vector-search candidate with its score; ``confirm_field`` among them, if any."""
         return {"score": float(score)}
 
     def __repr__(self) -> str:

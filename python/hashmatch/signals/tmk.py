@@ -21,7 +21,7 @@ from ..config import (TMK_FEATURE_DIMENSION, TMK_FOURIER_COEFFICIENTS, TMK_KERNE
                       TMK_LEVEL2_THRESHOLD, TMK_MAX_BYTES, TMK_MAX_COEFFICIENTS, TMK_MAX_DIMENSION,
                       TMK_MAX_LEVEL2_WORK, TMK_MAX_PERIOD, TMK_MAX_PERIODS, TMK_NEAR_EXACT_THRESHOLD)
 from ..errors import HashFormatError, InvalidInputError, ResourceLimitError
-from .base import IndexSpec, Serialized, SignalType, Stored, Thresholds, register
+from .base import IndexSpec, Serialized, SignalType, Stored, register
 
 TMK_ALGORITHM = "PDQF"
 #: The bounds of the core (hashmatch.config), under the names this module has always used.
@@ -227,7 +227,9 @@ class TMKSignal(SignalType):
     index = IndexSpec("vector", space="tmk_pdqf", dim=TMK_FEATURE_DIMENSION, metric="cosine")
     external_names = (("ncmec", "TMK_PDQF", "video"), ("stopncii", "VideoTMK", "video"),
                       ("cybertipline", "TMK_PDQF", "video"))
-    #: Level-2 threshold of a match, and of a near-exact copy.
+    #: Candidates are confirmed at level 2; a near-exact copy scores at least near_exact_threshold.
+    confirm_field = "level2"
+    confirm_threshold = TMK_LEVEL2_THRESHOLD
     level2_threshold = TMK_LEVEL2_THRESHOLD
     near_exact_threshold = TMK_NEAR_EXACT_THRESHOLD
 
@@ -273,12 +275,9 @@ class TMKSignal(SignalType):
         """The pure average: level 1 is its cosine."""
         return value.pure_average
 
-    def rescore(self, query: TMK, stored: TMK, score: float, thresholds: Thresholds) -> Optional[dict]:
-        """Level 2 at its threshold; the level-1 cosine kept beside it."""
-        level2 = query.level2(stored)
-        if level2 < thresholds.rescore_threshold(self, self.level2_threshold):
-            return None
-        return {"level1": float(score), "level2": float(level2)}
+    def rescore(self, query: TMK, stored: TMK, score: float) -> dict:
+        """The level-2 score, and the level-1 cosine beside it."""
+        return {"level1": float(score), "level2": float(query.level2(stored))}
 
 
 TMK_SIGNAL = register(TMKSignal())

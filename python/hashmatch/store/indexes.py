@@ -1,11 +1,13 @@
 """The store's derived indexes: one Hamming index per code space, one vector index per vector space.
 
-The rows are the truth; the indexes are rebuilt from them when they may disagree. A Hamming
-index is saved beside the database (``<db>.pdq-index`` for the ``pdq`` space,
-``<db>.<space>-index`` for others) and trusted only when its tag (the database's random
-instance id and its write generation) is current. Our own writes update the indexes in
-place; other processes' writes are caught up from the rows (additions only: by row id) or
-rebuild them (anything removed).
+The rows are the truth; the indexes follow them through the change log (``changes``: one
+generation per change). A process at generation g applies only what came after: new code
+rows (their ids grow in commit order, so "every row past the last one I hold"), entries
+tombstoned (their rows leave the index) and entries restored (their rows come back). A
+Hamming index is saved beside the database (``<db>.pdq-index`` for the ``pdq`` space,
+``<db>.<space>-index`` for others; for PostgreSQL in a per-machine cache directory) and
+trusted only when its tag (the database's random instance id and a generation) is current:
+an older one is caught up from the log, a foreign or damaged one rebuilt from the rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .. import signals
 from ..files import remove_stale_temp_files
 from ..index import HammingIndex, VectorIndex
 from ..rwlock import ReadWriteLock
+from .schema import chunks
 
 Hits = List[List[Tuple[int, int]]]  # per query code: (code row id, distance)
 
@@ -27,14 +30,13 @@ class DerivedIndexes:
     """The in-memory indexes of one store, kept current with its rows; reads share a lock, writes hold it."""
 
     def __init__(self, conn_of, db_path: Path, instance: int) -> None:
-        self._conn_of = conn_of  # a callable giving the open connection (the store may close it)
+        self._conn_of = conn_of  # a callable giving the open backend (the store may close it)
         self.db_path = db_path
         self.instance = instance
         self.lock = ReadWriteLock()
         self.hamming: Dict[str, HammingIndex] = {}
         self.dirty = False
         self.generation = -1
-        self.removals = -1
         self.max_row_id = 0
         self._vectors: Dict[str, Tuple[int, VectorIndex]] = {}  # space -> (generation, index)
         for space in self.hamming_spaces():
@@ -54,10 +56,9 @@ class DerivedIndexes:
         """The tag a saved index carries: this database's instance and a write generation."""
         return (self.instance << 32) | (generation & 0xFFFFFFFF)
 
-    def state(self) -> Tuple[int, int]:
-        """The database's (generation, removals) counters."""
-        rows = dict(self._conn_of().execute("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
-        return int(rows.get("generation", 0)), int(rows.get("removals", 0))
+    def current_generation(self) -> int:
+        """The database's latest generation (0 before any change)."""
+        return int(self._conn_of().execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0])
 
     def size(self) -> int:
         """Codes held over every Hamming space."""
@@ -69,10 +70,11 @@ class DerivedIndexes:
         return ix.backend if ix is not None else None
 
     # ----- keeping current -------------------------------------------------------------
-    def apply_locked(self, new_rows: Dict[str, List[Tuple[int, bytes]]], removed_row_ids: List[int]) -> None:
-        """After our own write: update in place when nothing else wrote in between, else catch up from rows."""
-        generation, removals = self.state()
-        if generation != self.generation + 1 or not self.hamming:
+    def apply_locked(self, new_rows: Dict[str, List[Tuple[int, bytes]]], removed_row_ids: List[int],
+                     changes: int) -> None:
+        """After our own write of `changes` generations: update in place when nothing else wrote in between."""
+        generation = self.current_generation()
+        if generation != self.generation + changes or not self.hamming:
             self.refresh_locked()
             return
         for space, rows in new_rows.items():
@@ -85,35 +87,77 @@ class DerivedIndexes:
             removed = np.array(removed_row_ids, np.int64)
             for ix in self.hamming.values():
                 ix.remove(removed)
-        self.generation, self.removals = generation, removals
+        self.generation = generation
         self.dirty = True
 
     def refresh_if_changed(self) -> None:
-        """Catch up with writes made through other connections."""
-        if self.state()[0] != self.generation:
+        """Catch up with writes made through other connections (one cheap query when there are none)."""
+        if self.current_generation() != self.generation:
             with self.lock.write():
                 self.refresh_locked()
 
     def refresh_locked(self) -> None:
-        """Bring the Hamming indexes to the rows' generation (the caller holds the write lock)."""
-        generation, removals = self.state()
+        """Bring the Hamming indexes to the database's generation (the caller holds the write lock)."""
+        generation = self.current_generation()
         if generation == self.generation:
             return
-        if self.hamming and removals == self.removals:
-            self._load_rows(after_id=self.max_row_id)  # only additions since we last looked
-            self.generation, self.dirty = generation, True
-            return
-        loaded = {space: HammingIndex.load_if_tagged(self.path_of(space), tag=self.tag(generation))
-                  for space in self.hamming_spaces()}
-        if all(ix is not None for ix in loaded.values()):
-            self.hamming, self.dirty = loaded, False  # type: ignore[assignment]
-            self.max_row_id = max([0] + [int(ix.max_id()) for ix in loaded.values()])
-        else:
-            self.hamming = {space: HammingIndex() for space in self.hamming_spaces()}
-            self.max_row_id = 0
-            self._load_rows(after_id=0)
-            self.dirty = True
-        self.generation, self.removals = generation, removals
+        if not self.hamming:
+            loaded = self._load_saved(generation)
+            if loaded is None:
+                self._rebuild(generation)
+                return
+        self._catch_up(generation)
+
+    def _load_saved(self, generation: int) -> Optional[int]:
+        """Open the saved indexes if they are this database's, at `generation` or before; their generation."""
+        spaces = self.hamming_spaces()
+        for g in self._saved_generations(generation):
+            loaded = {space: HammingIndex.load_if_tagged(self.path_of(space), tag=self.tag(g)) for space in spaces}
+            if all(ix is not None for ix in loaded.values()):
+                self.hamming = loaded  # type: ignore[assignment]
+                self.max_row_id = max([0] + [int(ix.max_id()) for ix in loaded.values()])
+                self.generation, self.dirty = g, False
+                return g
+        return None
+
+    def _saved_generations(self, generation: int) -> List[int]:
+        # The tag holds the generation the file was saved at: read it, then check the file against it.
+        tags = [HammingIndex.saved_tag(self.path_of(space)) for space in self.hamming_spaces()]
+        found = {t & 0xFFFFFFFF for t in tags if t is not None and t >> 32 == self.instance}
+        return sorted((g for g in found if g <= generation), reverse=True)[:1]
+
+    def _rebuild(self, generation: int) -> None:
+        self.hamming = {space: HammingIndex() for space in self.hamming_spaces()}
+        self.max_row_id = 0
+        self._load_rows(after_id=0)
+        self.generation, self.dirty = generation, True
+
+    def _catch_up(self, generation: int) -> None:
+        """Apply the log's changes after our generation: tombstones and restores, then the new rows."""
+        db = self._conn_of()
+        state: Dict[int, str] = {}  # entry -> its last remove/restore
+        for op, entry in db.execute("SELECT op, entry_id FROM changes WHERE generation > ? AND generation <= ?"
+                                    " AND op IN ('remove', 'restore') ORDER BY generation",
+                                    (self.generation, generation)).fetchall():
+            state[int(entry)] = op
+        removed = [e for e, op in state.items() if op == "remove"]
+        restored = [e for e, op in state.items() if op == "restore"]
+        for chunk in chunks(removed):
+            marks = ",".join("?" * len(chunk))
+            ids = np.array([r[0] for r in db.execute(f"SELECT id FROM code_rows WHERE entry_id IN ({marks})",
+                                                     chunk).fetchall()], np.int64)
+            for ix in self.hamming.values():
+                ix.remove(ids)
+        for chunk in chunks(restored):  # rows past max_row_id come with the new rows below
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(f"SELECT r.id, r.bits, r.space FROM code_rows r JOIN entries e ON e.id = r.entry_id"
+                              f" WHERE e.deleted = 0 AND r.entry_id IN ({marks}) AND r.id <= ?",
+                              [*chunk, self.max_row_id]).fetchall()
+            for ix in self.hamming.values():
+                ix.remove(np.array([r[0] for r in rows], np.int64))  # never twice
+            self._add(rows)
+        self._load_rows(after_id=self.max_row_id)
+        self.generation, self.dirty = generation, True
 
     def _load_rows(self, after_id: int) -> None:
         cur = self._conn_of().execute(
@@ -123,12 +167,16 @@ class DerivedIndexes:
             rows = cur.fetchmany(1_000_000)  # bounded memory for ten-million-row databases
             if not rows:
                 break
-            for space in {s for _, _, s in rows}:
-                mine = [(i, b) for i, b, s in rows if s == space] if len(self.hamming) > 1 else rows
-                codes = np.frombuffer(b"".join(r[1] for r in mine), np.uint8).reshape(-1, 32)
-                ids = np.fromiter((r[0] for r in mine), np.int64, len(mine))
-                self.hamming.setdefault(space, HammingIndex()).add(codes, ids)
+            self._add(rows)
             self.max_row_id = max(self.max_row_id, int(rows[-1][0]))
+
+    def _add(self, rows: List[Tuple]) -> None:
+        """Add (row id, bits, space) rows to their spaces' indexes."""
+        for space in {r[2] for r in rows}:
+            mine = [r for r in rows if r[2] == space] if len(self.hamming) > 1 else rows
+            codes = np.frombuffer(b"".join(bytes(r[1]) for r in mine), np.uint8).reshape(-1, 32)
+            ids = np.fromiter((r[0] for r in mine), np.int64, len(mine))
+            self.hamming.setdefault(space, HammingIndex()).add(codes, ids)
 
     def save(self) -> None:
         """Write every Hamming index beside the database (atomically), tagged with the current generation."""

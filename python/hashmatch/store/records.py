@@ -30,7 +30,8 @@ class Record:
     ``uid`` is the entry's identity across databases (exports carry it; imports merge on it);
     ``created``/``updated`` are Unix times; ``media_uri`` says where the media itself is;
     ``deleted`` marks a tombstone, kept so that a retraction travels with the list. A new
-    record gets a uid and times when it is stored.
+    record gets a uid and times when it is stored. ``external_id`` is the content id its list
+    gives it (HMA's ``content_id``).
     """
 
     media_type: str
@@ -45,6 +46,11 @@ class Record:
     deleted: bool = False
     id: Optional[int] = None  # the entry id in the database it was read from
     media_uri: Optional[str] = None  # where the media is, when known: lets a database rehash it
+    bank: Optional[str] = None  # the bank it belongs to (default: its source, else "default")
+    content_uri: Optional[str] = None  # where the content was seen (a post, a report), not the media file
+    notes: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)  # provenance and anything else, JSON
+    disabled_until: Optional[float] = None  # Unix time: not matched before then (kept, not deleted)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class Match:
     level2: Optional[float] = None
     uid: Optional[str] = None  # the entry's identity across databases
     score: Optional[float] = None  # a vector signal's similarity (cosine) or distance (l2)
+    bank: Optional[str] = None  # the bank of the entry
+    bank_id: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """The match as a JSON-ready dict."""
@@ -81,7 +89,11 @@ class Match:
 
 
 class Matches(List[Match]):
-    """The matches of one query, best first, with the query hash and why it was not matched."""
+    """The matches of one query, best first, with the query hash and why it was not matched.
+
+    ``allowed`` holds the query's matches in allow banks (known false positives): when there
+    are any, every other match was suppressed and the list is empty.
+    """
 
     def __init__(self, matches: Iterable[Match] = (), query: Optional[PDQ] = None,
                  skipped: Optional[str] = None, media_type: str = "image") -> None:
@@ -89,6 +101,47 @@ class Matches(List[Match]):
         self.query = query
         self.skipped = skipped  # e.g. "quality 12 < min_quality 50": not looked up
         self.media_type = media_type
+        self.allowed: List[Match] = []
+
+    def by_bank(self) -> Dict[str, List[Match]]:
+        """The matches grouped by bank name, each group best first."""
+        out: Dict[str, List[Match]] = {}
+        for m in self:
+            out.setdefault(m.bank or "", []).append(m)
+        return out
+
+
+#: A bank's kinds: its matches are reported ("match"), or they suppress a query's others ("allow").
+BANK_KINDS = ("match", "allow")
+
+
+@dataclass
+class Bank:
+    """A named list of entries with its own switches and thresholds.
+
+    ``enabled_ratio`` is the fraction of lookups the bank takes part in (a stable answer per
+    upload, from ``seed``); ``thresholds`` overrides the match thresholds per signal
+    (``{"pdq": {"max_distance": 20}, "vpdq": {"query_percent": 90}, "tmk_pdqf": {"level2": 0.8}}``).
+    An ``allow`` bank holds known false positives (meme templates, stock images): a query that
+    matches it gets no matches from other banks.
+    """
+
+    name: str
+    kind: str = "match"
+    enabled: bool = True
+    enabled_ratio: float = 1.0
+    seed: int = 0
+    thresholds: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    notes: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    created: Optional[float] = None
+    updated: Optional[float] = None
+    id: Optional[int] = None
+    entries: int = 0  # live entries, when read with counts
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The bank as a JSON-ready dict."""
+        return asdict(self)
 
 
 @dataclass

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import signals
 from ..errors import HashFormatError, InputTypeError
 from ..index import CODE_BYTES
+from .backends import Backend
 from .records import Fingerprint, Record
 from .schema import INSERT_CODE_ROW, INSERT_ENTRY, INSERT_FINGERPRINT, INSERT_VECTOR_ROW
 
@@ -56,15 +56,17 @@ def _padded(code: signals.Code, bits: int) -> signals.Code:
 class Inserts:
     """New rows for one write transaction, with ids assigned here and written with executemany.
 
-    Assigning ids is safe because the transaction (BEGIN IMMEDIATE) holds SQLite's write lock:
-    no other writer can take them. executemany writes rows about 5x faster than one by one.
+    Assigning ids is safe because the write transaction holds the single-writer lock (see
+    store.backends): no other writer can take them. Rows go in batches (executemany on SQLite,
+    COPY on PostgreSQL), far faster than one by one.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Backend, bank_id: Callable[[Record], int]) -> None:
+        self.db = db
+        self.bank_id = bank_id
 
         def next_id(table: str, column: str = "id") -> int:
-            return int(conn.execute(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}").fetchone()[0])
+            return int(db.execute(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}").fetchone()[0])
 
         self.entry_id, self.fp_id, self.row_id = next_id("entries"), next_id("fingerprints"), next_id("code_rows")
         self.now = time.time()
@@ -80,7 +82,9 @@ class Inserts:
         created = r.created if r.created is not None else self.now
         self.entries.append((entry_id, r.uid or new_uid(), r.media_type, r.source, r.external_id,
                              labels_json(r.labels), r.classification, r.media_uri, created,
-                             r.updated if r.updated is not None else created, int(bool(r.deleted))))
+                             r.updated if r.updated is not None else created, int(bool(r.deleted)),
+                             self.bank_id(r), r.content_uri, r.notes, metadata_json(r.metadata),
+                             r.disabled_until))
         return entry_id
 
     def fingerprint(self, entry_id: int, fp: Fingerprint, rows: IndexRows, searchable: bool) -> None:
@@ -98,10 +102,10 @@ class Inserts:
 
     def write(self) -> None:
         """Write the rows gathered since the last write."""
-        for statement, rows in ((INSERT_ENTRY, self.entries), (INSERT_FINGERPRINT, self.fingerprints),
-                                (INSERT_CODE_ROW, self.codes), (INSERT_VECTOR_ROW, self.vectors)):
+        for (table, columns), rows in ((INSERT_ENTRY, self.entries), (INSERT_FINGERPRINT, self.fingerprints),
+                                       (INSERT_CODE_ROW, self.codes), (INSERT_VECTOR_ROW, self.vectors)):
             if rows:
-                self.conn.executemany(statement, rows)
+                self.db.insert_rows(table, columns, rows)
                 rows.clear()
 
 
@@ -114,6 +118,18 @@ def new_uid() -> str:
 def labels_json(labels: Sequence[str]) -> str:
     """Labels as stored: a sorted JSON list without repeats."""
     return json.dumps(sorted(set(check_labels(labels)))) if labels else "[]"
+
+
+def metadata_json(metadata: Optional[Dict[str, Any]]) -> str:
+    """Entry or bank metadata as stored: JSON with sorted keys; InputTypeError if it is not a JSON object."""
+    if metadata is None:
+        return "{}"
+    if not isinstance(metadata, dict):
+        raise InputTypeError(f"metadata must be a dict (a JSON object), not {type(metadata).__name__}")
+    try:
+        return json.dumps(metadata, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InputTypeError(f"metadata must be JSON-serialisable: {e}") from None
 
 
 def params_json(params: Dict[str, Any]) -> str:

@@ -1,21 +1,36 @@
-"""The database's schema, its upgrades from older releases, and the SQL the store's modules share.
+"""The database's schema (SQLite and PostgreSQL), its upgrades from older releases, and shared SQL.
 
-Every perceptual hash the database holds is indexed by its signal's ``IndexSpec``: binary codes
-(a PDQ, each frame of a vPDQ) are rows of ``code_rows`` in their Hamming space, float vectors
-(a TMK's pure average) rows of ``vector_rows`` in their vector space. Both are derived from
-``fingerprints``; the in-memory indexes are derived from them.
+Every entry belongs to a bank. Every perceptual hash is indexed by its signal's ``IndexSpec``:
+binary codes (a PDQ, each frame of a vPDQ) are rows of ``code_rows`` in their Hamming space,
+float vectors (a TMK's pure average) rows of ``vector_rows`` in their vector space; both are
+derived from ``fingerprints``, and the in-memory indexes from them. ``changes`` is the change
+log: one generation per change, so that every process holding an index applies only what
+changed since its snapshot. ``{ID}``, ``{BIGINT}``, ``{BLOB}`` and ``{REAL}`` are filled in
+by the backend.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Iterator, List
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS banks (
+    id {ID},
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'match',
+    enabled INTEGER NOT NULL DEFAULT 1,
+    enabled_ratio {REAL} NOT NULL DEFAULT 1.0,
+    seed {BIGINT} NOT NULL,
+    thresholds TEXT NOT NULL DEFAULT '{}',
+    notes TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created {REAL} NOT NULL,
+    updated {REAL} NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY,
+    id {ID},
     uid TEXT NOT NULL UNIQUE,
     media_type TEXT NOT NULL,
     source TEXT,
@@ -23,39 +38,51 @@ CREATE TABLE IF NOT EXISTS entries (
     labels TEXT NOT NULL DEFAULT '[]',
     classification TEXT,
     media_uri TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0
+    created {REAL} NOT NULL,
+    updated {REAL} NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    bank_id {BIGINT} NOT NULL REFERENCES banks(id),
+    content_uri TEXT,
+    notes TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    disabled_until {REAL}
 );
 CREATE TABLE IF NOT EXISTS fingerprints (
-    id INTEGER PRIMARY KEY,
-    entry_id INTEGER NOT NULL REFERENCES entries(id),
+    id {ID},
+    entry_id {BIGINT} NOT NULL REFERENCES entries(id),
     format TEXT NOT NULL,
     value TEXT NOT NULL,
     quality INTEGER,
     algorithm_version TEXT,
     params TEXT NOT NULL DEFAULT '{}',
-    data BLOB
+    data {BLOB}
 );
 CREATE TABLE IF NOT EXISTS code_rows (
-    id INTEGER PRIMARY KEY,
-    fingerprint_id INTEGER NOT NULL REFERENCES fingerprints(id),
-    entry_id INTEGER NOT NULL REFERENCES entries(id),
-    bits BLOB NOT NULL,
+    id {ID},
+    fingerprint_id {BIGINT} NOT NULL REFERENCES fingerprints(id),
+    entry_id {BIGINT} NOT NULL REFERENCES entries(id),
+    bits {BLOB} NOT NULL,
     quality INTEGER,
     frame_number INTEGER,
-    timestamp REAL,
+    timestamp {REAL},
     space TEXT NOT NULL DEFAULT 'pdq'
 );
 CREATE TABLE IF NOT EXISTS vector_rows (
-    fingerprint_id INTEGER PRIMARY KEY REFERENCES fingerprints(id),
-    entry_id INTEGER NOT NULL REFERENCES entries(id),
-    vector BLOB NOT NULL,
+    fingerprint_id {ID} REFERENCES fingerprints(id),
+    entry_id {BIGINT} NOT NULL REFERENCES entries(id),
+    vector {BLOB} NOT NULL,
     space TEXT NOT NULL DEFAULT 'tmk_pdqf'
+);
+CREATE TABLE IF NOT EXISTS changes (
+    generation {ID},
+    op TEXT NOT NULL,
+    entry_id {BIGINT},
+    at {REAL} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fingerprints_by_entry ON fingerprints(entry_id);
 CREATE INDEX IF NOT EXISTS digests_by_value ON fingerprints(format, value) WHERE format IN {DIGESTS};
 CREATE INDEX IF NOT EXISTS entries_by_external_id ON entries(source, external_id);
+CREATE INDEX IF NOT EXISTS entries_by_bank ON entries(bank_id);
 CREATE INDEX IF NOT EXISTS code_rows_by_entry ON code_rows(entry_id);
 CREATE INDEX IF NOT EXISTS code_rows_by_fingerprint ON code_rows(fingerprint_id);
 """
@@ -67,7 +94,11 @@ DIGEST_FORMATS = ("md5", "sha1", "sha256", "video_md5", "video_sha1", "video_sha
 DIGESTS_SQL = "(" + ", ".join(f"'{f}'" for f in DIGEST_FORMATS) + ")"
 SCHEMA = SCHEMA.replace("{DIGESTS}", DIGESTS_SQL)
 
-#: Each upgrade takes a database from the version before it to this one, inside the open's transaction.
+#: The bank entries without one go to: the upgrade's home for entries that had no source.
+DEFAULT_BANK = "default"
+
+#: Each upgrade takes a SQLite database from the version before it to this one, inside the open's
+#: transaction (PostgreSQL databases start at version 3). Entries of new columns come after.
 UPGRADES = {
     # 1 -> 2: PDQ rows become the "pdq" Hamming space's code rows, TMK rows the "tmk_pdqf" vector space's.
     2: """
@@ -79,28 +110,48 @@ ALTER TABLE tmk_rows RENAME TO vector_rows;
 ALTER TABLE vector_rows RENAME COLUMN average TO vector;
 ALTER TABLE vector_rows ADD COLUMN space TEXT NOT NULL DEFAULT 'tmk_pdqf';
 """,
+    # 2 -> 3: banks (one per source; entries without a source go to the default bank), entry fields,
+    # and the change log, which starts at the database's generation.
+    3: """
+CREATE TABLE banks (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL DEFAULT 'match',
+    enabled INTEGER NOT NULL DEFAULT 1, enabled_ratio REAL NOT NULL DEFAULT 1.0, seed INTEGER NOT NULL,
+    thresholds TEXT NOT NULL DEFAULT '{}', notes TEXT, metadata TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL, updated REAL NOT NULL
+);
+INSERT INTO banks (name, seed, created, updated)
+    SELECT DISTINCT COALESCE(source, 'default'), ABS(RANDOM() % 2147483647), MIN(created), MAX(updated)
+    FROM entries GROUP BY COALESCE(source, 'default');
+ALTER TABLE entries ADD COLUMN bank_id INTEGER REFERENCES banks(id);
+UPDATE entries SET bank_id = (SELECT b.id FROM banks b WHERE b.name = COALESCE(entries.source, 'default'));
+ALTER TABLE entries ADD COLUMN content_uri TEXT;
+ALTER TABLE entries ADD COLUMN notes TEXT;
+ALTER TABLE entries ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE entries ADD COLUMN disabled_until REAL;
+CREATE TABLE changes (generation INTEGER PRIMARY KEY, op TEXT NOT NULL, entry_id INTEGER, at REAL NOT NULL);
+INSERT INTO changes (generation, op, entry_id, at)
+    SELECT CAST(value AS INTEGER) + 1, 'upgrade', NULL, 0 FROM meta WHERE key = 'generation';
+DELETE FROM meta WHERE key IN ('generation', 'removals');
+""",
 }
 
-INSERT_ENTRY = ("INSERT INTO entries (id, uid, media_type, source, external_id, labels, classification, media_uri,"
-                " created, updated, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-INSERT_FINGERPRINT = ("INSERT INTO fingerprints (id, entry_id, format, value, quality, algorithm_version, params,"
-                      " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-INSERT_CODE_ROW = ("INSERT INTO code_rows (id, fingerprint_id, entry_id, bits, quality, frame_number, timestamp,"
-                   " space) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-INSERT_VECTOR_ROW = "INSERT INTO vector_rows (fingerprint_id, entry_id, vector, space) VALUES (?, ?, ?, ?)"
+INSERT_ENTRY = ("entries", ("id", "uid", "media_type", "source", "external_id", "labels", "classification",
+                            "media_uri", "created", "updated", "deleted", "bank_id", "content_uri", "notes",
+                            "metadata", "disabled_until"))
+INSERT_FINGERPRINT = ("fingerprints", ("id", "entry_id", "format", "value", "quality", "algorithm_version",
+                                       "params", "data"))
+INSERT_CODE_ROW = ("code_rows", ("id", "fingerprint_id", "entry_id", "bits", "quality", "frame_number", "timestamp",
+                                 "space"))
+INSERT_VECTOR_ROW = ("vector_rows", ("fingerprint_id", "entry_id", "vector", "space"))
+
+#: Entry columns a Record is read from, in order.
+ENTRY_COLUMNS = ("id, uid, media_type, source, external_id, labels, classification, created, updated, deleted,"
+                 " media_uri, bank_id, content_uri, notes, metadata, disabled_until")
 
 
 def statements(script: str) -> List[str]:
     """The statements of a script, one each."""
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def upgrade(conn: sqlite3.Connection, version: int) -> int:
-    """Bring a database at `version` to SCHEMA_VERSION (the caller holds the write transaction)."""
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in statements(UPGRADES[target]):
-            conn.execute(statement)
-    return SCHEMA_VERSION
 
 
 def chunks(items: List[int], size: int = 900) -> Iterator[List[int]]:
