@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# PostgreSQL databases keep their saved index in a per-machine cache: the tests' goes in a temporary one.
+os.environ.setdefault("HASHMATCH_INDEX_DIR", tempfile.mkdtemp(prefix="hashmatch-index-"))
 
 
 def _photos() -> dict:

@@ -7,6 +7,7 @@ saved index (when trusted) holds exactly the live rows, and whose rows are whole
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import random
 import select
 import signal
@@ -63,10 +64,25 @@ def _read_until(fd: int, op: bytes, timeout: float = 30.0) -> bytes:
     return trail
 
 
-def _live_rows(path) -> set:
+def _connect(path):
+    """A plain connection of the database's own driver, not hashmatch's."""
+    if str(path).startswith("postgresql://"):
+        import psycopg
+
+        return psycopg.connect(str(path), autocommit=True)
     conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    return conn
+
+
+def _index_file(path) -> str:
+    with HashDB(path, read_only=True) as db:  # read-only: closing saves nothing
+        return str(db.index_path)
+
+
+def _live_rows(path) -> set:
+    conn = _connect(path)
     try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         return {r[0] for r in conn.execute("SELECT r.id FROM code_rows r JOIN entries e ON e.id = r.entry_id"
                                            " WHERE e.deleted = 0")}
     finally:
@@ -74,7 +90,7 @@ def _live_rows(path) -> set:
 
 
 def _saved_tag(path) -> int:
-    conn = sqlite3.connect(path)
+    conn = _connect(path)
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
         generation = conn.execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0]
@@ -87,7 +103,7 @@ def _check(path) -> tuple:
     """(live rows, whether the saved index was current); fails if anything disagrees."""
     live = _live_rows(path)
     # The saved index is trusted exactly when its tag is current: then it must hold the live rows.
-    saved = HammingIndex.load_if_tagged(f"{path}.pdq-index", _saved_tag(path))
+    saved = HammingIndex.load_if_tagged(_index_file(path), _saved_tag(path))
     if saved is not None:
         assert set(saved.ids().tolist()) == live
     db = HashDB(path)
@@ -105,8 +121,8 @@ def _check(path) -> tuple:
     return live, saved is not None
 
 
-def test_sigkill_at_random_moments_never_leaves_an_inconsistent_database(tmp_path):
-    path = str(tmp_path / "crash.db")
+def test_sigkill_at_random_moments_never_leaves_an_inconsistent_database(dbpath):
+    path = str(dbpath("crash.db"))
     with HashDB(path) as db:
         db.add_many(_hexes(random.Random(0), 50))
     rng = random.Random(1234)
@@ -140,14 +156,16 @@ def test_sigkill_at_random_moments_never_leaves_an_inconsistent_database(tmp_pat
     live, _ = _check(path)
     assert len(live) > 50
     # Kills inside save_index leave its temp files; the next open removes those an hour old.
-    temps = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    index_file = Path(_index_file(path))
+    folder = index_file.parent
+    temps = [n for n in os.listdir(folder) if n.endswith(".tmp")]
     assert temps and interrupted["save_index"]
     for name in temps:
-        os.utime(tmp_path / name, (time.time() - 7200, time.time() - 7200))
-    fresh = tmp_path / ".crash.db.pdq-index.inflight.tmp"
+        os.utime(folder / name, (time.time() - 7200, time.time() - 7200))
+    fresh = folder / f".{index_file.name}.inflight.tmp"
     fresh.write_bytes(b"another process's save in progress")
     HashDB(path).close()
-    assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == [fresh.name]
+    assert [n for n in os.listdir(folder) if n.endswith(".tmp")] == [fresh.name]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "bitflip"])

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import BACKENDS
 from PIL import Image
 
 import hashmatch
@@ -19,7 +20,8 @@ KNOWN, UNRELATED, FPS, FRAMES, MOTION = 20, 20, 20, 60, 0.1
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def media(tmp_path_factory):
+    """The known videos, their re-encoded copies, unrelated videos and the known images (made once)."""
     d = tmp_path_factory.mktemp("interop")
     # Camera motion as slow as real footage's: a frame grabbed between two sampled seconds is close to both.
     known = [write_video(d / f"known{i}.mp4", textured(i, motion=MOTION), FRAMES, FPS) for i in range(KNOWN)]
@@ -34,11 +36,22 @@ def world(tmp_path_factory):
     from skimage import data
 
     images += [data.astronaut(), data.coffee(), data.chelsea()]
-    db = HashDB(d / "all.db")
-    video_ids = db.add_many([str(p) for p in known], source="videos", external_ids=[f"v{i}" for i in range(KNOWN)])
-    image_ids = db.add_many(images, source="images", external_ids=[f"i{k}" for k in range(len(images))])
-    yield {"dir": d, "db": db, "known": known, "unrelated": unrelated, "copies": copies, "images": images,
-           "video_ids": video_ids, "image_ids": image_ids}
+    return {"dir": d, "known": known, "unrelated": unrelated, "copies": copies, "images": images}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(media, request):
+    """The media in a database of every format, on each backend."""
+    def new_db(name: str):
+        if request.param == "sqlite":
+            return media["dir"] / f"{request.param}-{name}"
+        return request.getfixturevalue("pg_cluster").new_database()
+
+    db = HashDB(new_db("all.db"))
+    video_ids = db.add_many([str(p) for p in media["known"]], source="videos",
+                            external_ids=[f"v{i}" for i in range(KNOWN)])
+    image_ids = db.add_many(media["images"], source="images", external_ids=[f"i{k}" for k in range(len(media["images"]))])
+    yield {**media, "db": db, "new_db": new_db, "backend": request.param, "video_ids": video_ids, "image_ids": image_ids}
     db.close()
 
 
@@ -58,11 +71,11 @@ def _jpeg(img) -> bytes:
 
 
 def _partner(world, fmt: str, kind: str, name: str) -> HashDB:
-    out = world["dir"] / name
+    out = world["dir"] / f"{world['backend']}-{name}"
     n, _ = export(world["db"], out, fmt=fmt, kind=kind)
     assert n == (len(world["images"]) if fmt == "pdq" else KNOWN)
     files = sorted(out.iterdir()) if out.is_dir() else [out]
-    partner = HashDB(world["dir"] / f"partner-{fmt}.db")
+    partner = HashDB(world["new_db"](f"partner-{fmt}-{kind}.db"))
     partner.merge_records([r for f in files for r in read_file(f)])
     assert set(partner.stats()["fingerprints"]) == {fmt}
     return partner

@@ -162,6 +162,21 @@ def test_local_scan_gives_every_file_one_row_with_its_matches(bucket, reference)
     assert "max_pixels" in reference["bad/huge.png"]["error"]
 
 
+def test_scan_against_postgresql_gives_the_same_rows(bucket, reference, pg_cluster, tmp_path):
+    url = pg_cluster.new_database()
+    with hashmatch.HashDB(bucket.db, read_only=True) as source, hashmatch.HashDB(url) as db:
+        db.merge_records(source.records())  # the same entries, uids included
+    summary = hashmatch.scan(bucket.root, url, tmp_path / "pg.jsonl", workers=2, max_pixels=MAX_PIXELS)
+    rows = _by_rel(read_results(str(tmp_path / "pg.jsonl")), str(bucket.root))
+    assert summary.files == len(bucket.kind)
+
+    def comparable(rows):
+        return {rel: {**row, "matches": sorted((m["uid"], m["format"], m["distance"]) for m in row["matches"])}
+                for rel, row in _without_messages(rows).items()}
+
+    assert comparable(rows) == comparable(reference)
+
+
 def test_memory_bucket_to_parquet(bucket, reference, tmp_path):
     import fsspec
 

@@ -247,3 +247,39 @@ def test_schema_mismatch_is_refused(tmp_path):
     conn.close()
     with pytest.raises(InvalidInputError, match="schema"):
         HashDB(path)
+
+
+_ONE_BY_ONE = textwrap.dedent("""
+    import sys, numpy as np
+    from hashmatch import HashDB
+    url, n = sys.argv[1], int(sys.argv[2])
+    rng = np.random.default_rng(77)
+    with HashDB(url) as db:
+        for _ in range(n):
+            h = bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex()
+            db.add(h, bank="live")
+            print(h, flush=True)
+""")
+
+
+def test_a_hash_added_by_one_process_is_matchable_by_another(dbpath):
+    # Two processes on one database: every hash the writer commits is found by the reader's next
+    # lookups, from the change log, without reopening. (How soon: benchmarks/bench_store.py.)
+    url = dbpath("shared.db")
+    with HashDB(url) as reader:
+        reader.add(_random_hexes(1, 1)[0], bank="live")
+        writer = subprocess.Popen([sys.executable, "-c", _ONE_BY_ONE, str(url), "1000"], stdout=subprocess.PIPE,
+                                  text=True)
+        waits = []
+        for line in writer.stdout:
+            h = line.strip()
+            deadline = time.monotonic() + 30  # a bound that ends the test, not a figure it checks
+            tries = 0
+            while not reader.match(h):
+                tries += 1
+                assert time.monotonic() < deadline, f"{h} never became matchable"
+                time.sleep(0.001)
+            waits.append(tries)
+        assert writer.wait() == 0
+        assert len(waits) == 1000
+        assert reader.stats()["banks"] == {"live": 1001}

@@ -17,6 +17,7 @@ from .errors import (
 from .media import DEFAULT_MAX_PIXELS, content_box, load_image, trim_borders
 from . import signals
 from . import formats
+from . import lists
 from .signals.pdq import DIHEDRAL_NAMES, PDQ, distance, pdq, pdq_many
 from .signals.tmk import TMK
 from .signals.video_hashes import VideoHashes, tmk, video_hashes, vpdq
@@ -59,6 +60,7 @@ __all__ = [
     "content_box",
     "distance",
     "formats",
+    "lists",
     "load_image",
     "match",
     "open_db",

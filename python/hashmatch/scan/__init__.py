@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Union
 from ..config import MAX_PIXELS, default_threads
 from ..errors import InvalidInputError
 from ..pipeline import HashDB
+from ..store.backends import is_url as is_database_url
 from .driver import Progress, batches, run
 from .results import ResultsWriter, read_results
 from .sources import list_files, shared_between_processes
@@ -47,7 +48,7 @@ def scan(source: Union[str, os.PathLike], db: Union[str, os.PathLike], out: Unio
     """Hash and match every file of `source` against `db`, one row per file streamed to `out`; returns counts."""
     start = time.perf_counter()
     source, out = os.fspath(source), os.fspath(out)
-    db_path = os.path.abspath(os.fspath(db))
+    db_path = os.fspath(db) if is_database_url(os.fspath(db)) else os.path.abspath(os.fspath(db))
     engine_name = _check_args(engine, workers, batch_size, scheduler)
     options = ScanOptions(int(max_pixels), max_distance, min_quality)
     # The parent opens the database first (a missing one is an error before RESULTS exists), saves a

@@ -120,7 +120,7 @@ def insert_bank(db: Backend, name: str, *, kind: str = "match", enabled: bool = 
     return bid
 
 
-def update_bank(db: Backend, name: str, **fields: Any) -> None:
+def update_bank(db: Backend, name: str, fields: Dict[str, Any]) -> None:
     """Change a bank's fields (inside the caller's write transaction): name, kind, enabled, enabled_ratio,
     thresholds, notes, metadata, seed."""
     if find_bank(db, name) is None:

@@ -128,11 +128,11 @@ class Store:
                                   thresholds=thresholds, notes=notes, metadata=metadata, seed=seed)
         return self.bank(name)
 
-    def update_bank(self, name: str, **fields: Any) -> Bank:
+    def update_bank(self, bank: str, /, **fields: Any) -> Bank:
         """Change a bank: name (a rename), kind, enabled, enabled_ratio, thresholds, notes, metadata, seed."""
         with self._write("bank"):
-            bank_rows.update_bank(self.sql, name, **fields)
-        return self.bank(fields.get("name", name))
+            bank_rows.update_bank(self.sql, bank, fields)
+        return self.bank(fields.get("name", bank))
 
     def rename_bank(self, name: str, new_name: str) -> Bank:
         """Rename a bank; its entries and settings stay."""
