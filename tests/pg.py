@@ -39,7 +39,7 @@ def _free_port() -> int:
 class Cluster:
     """A running PostgreSQL server owned by the test session."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
         self.bindir = _bindir()
         self.dir = tempfile.mkdtemp(prefix="hashmatch-pg-")
         self.data = os.path.join(self.dir, "data")
@@ -52,7 +52,8 @@ class Cluster:
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", self.data, "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
         self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+                  + ("" if fsync else " -c fsync=off"),
                   "start")
         self._wait()
 

@@ -283,3 +283,16 @@ def test_a_hash_added_by_one_process_is_matchable_by_another(dbpath):
         assert writer.wait() == 0
         assert len(waits) == 1000
         assert reader.stats()["banks"] == {"live": 1001}
+
+
+def test_one_merge_batch_may_name_the_same_entry_many_times(dbpath):
+    from hashmatch.store import Fingerprint, Record
+
+    hexes = _random_hexes(8, 4)
+    uids = ["a" * 32, "b" * 32, "a" * 32, "b" * 32, "c" * 32, "a" * 32]
+    with HashDB(dbpath()) as db:
+        db.merge_records([Record("image", [Fingerprint("pdq", h, 90)], "s", None, uid=u, updated=float(k + 1))
+                          for k, (h, u) in enumerate(zip(hexes, uids))])
+        assert len(db) == 3
+        assert sorted(len(r.fingerprints) for r in db.records()) == [1, 2, 3]  # every value kept, none twice
+        assert all(db.match(h) for h in hexes[:6])

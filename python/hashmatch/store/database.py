@@ -38,6 +38,14 @@ PathLike = Union[str, "os.PathLike[str]"]
 FOREVER = 253402300799.0
 
 
+def _keys(r: Record) -> set:
+    """What identifies the stored entry a record merges into: its uid, else its (source, external_id)."""
+    keys = {("uid", r.uid)} if r.uid else set()
+    if r.source is not None and r.external_id is not None:
+        keys.add(("key", r.source, r.external_id))
+    return keys
+
+
 class Store:
     """A hash database: banks of entries, their fingerprints, and matching against them."""
 
@@ -190,8 +198,18 @@ class Store:
                     return bank_ids[name]
 
                 inserts = Inserts(self.sql, bank_id)
-                for r, fp_rows in zip(records, rows):
-                    found = self._find_entry(r) if merge else None
+                existing = self._find_entries(records) if merge else {}
+                pending: set = set()  # keys of the entries this transaction added or changed
+                for i, (r, fp_rows) in enumerate(zip(records, rows)):
+                    found = None
+                    if merge:
+                        keys = _keys(r)
+                        if keys & pending:  # merges into one this transaction touched: write, look it up again
+                            inserts.write()
+                            found = self._find_entry(r)
+                        else:
+                            found = existing.get(i)
+                        pending |= keys
                     if found is None:
                         entry_id = inserts.entry(r)
                         counts["added"] += 1
@@ -211,8 +229,6 @@ class Store:
                         inserts.fingerprint(entry_id, fp, fp_index_rows, searchable=not deleted)
                     if found is not None:
                         counts["updated" if changed else "unchanged"] += 1
-                    if merge:
-                        inserts.write()  # the next record may merge into this one: it must find it
                 inserts.write()
                 written = 0
                 if counts["added"] or counts["updated"]:
@@ -223,6 +239,35 @@ class Store:
                 else:
                     self.indexes.apply_locked(inserts.searchable, [], written)
         return ids, counts
+
+    def _find_entries(self, records: Sequence[Record]) -> Dict[int, Tuple[int, int, float]]:
+        """The stored entry each record merges into, by record position, looked up in batches."""
+        by_uid: Dict[str, List[int]] = defaultdict(list)
+        by_key: Dict[Optional[str], Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
+        for i, r in enumerate(records):
+            if r.uid:
+                by_uid[r.uid].append(i)
+            if r.source is not None and r.external_id is not None:
+                by_key[r.source][r.external_id].append(i)
+        out: Dict[int, Tuple[int, int, float]] = {}
+        uids = list(by_uid)
+        for chunk in chunks(uids):
+            marks = ",".join("?" * len(chunk))
+            for eid, deleted, updated, uid in self.sql.execute(
+                    f"SELECT id, deleted, updated, uid FROM entries WHERE uid IN ({marks})", chunk):
+                for i in by_uid[uid]:
+                    out[i] = (eid, deleted, updated)
+        for source, wanted in by_key.items():
+            keys = list(wanted)
+            for chunk in chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                for eid, deleted, updated, ext in self.sql.execute(
+                        "SELECT id, deleted, updated, external_id FROM entries WHERE source = ? AND external_id IN"
+                        f" ({marks}) ORDER BY id", [source, *chunk]):
+                    for i in wanted[ext]:
+                        if i not in out:  # the uid decides first, else the oldest entry with the key
+                            out[i] = (eid, deleted, updated)
+        return out
 
     def _find_entry(self, r: Record) -> Optional[Tuple[int, int, float]]:
         if r.uid:

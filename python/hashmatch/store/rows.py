@@ -122,8 +122,9 @@ def labels_json(labels: Sequence[str]) -> str:
 
 def metadata_json(metadata: Optional[Dict[str, Any]]) -> str:
     """Entry or bank metadata as stored: JSON with sorted keys; InputTypeError if it is not a JSON object."""
-    if metadata is None:
-        return "{}"
+    if not metadata:  # most entries: no JSON encoder call per row of a bulk import
+        if metadata is None or isinstance(metadata, dict):
+            return "{}"
     if not isinstance(metadata, dict):
         raise InputTypeError(f"metadata must be a dict (a JSON object), not {type(metadata).__name__}")
     try:
