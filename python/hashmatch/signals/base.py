@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from ..errors import HashFormatError, InvalidInputError
+from ..media.dihedral import DIHEDRAL_NAMES, dihedral_view
 
 Serialized = Union[str, bytes]
 
@@ -113,6 +114,10 @@ class SignalType:
     version: Optional[str] = None
     #: What hashmatch computes it from: "pixels", "frames" (a video sink), "bytes", or None.
     computed_from: Optional[str] = None
+    #: Video frames are hashed as displayed (the container's display-matrix rotation and flips
+    #: applied, as the ffmpeg command line does by default) rather than as stored (as libav
+    #: hands them over): each signal follows its reference pipeline.
+    as_displayed: bool = False
     #: Computed for every new entry of its media type without being asked for.
     default: bool = False
     #: Computed for every query of its media type (when also ``default``).
@@ -270,9 +275,7 @@ class OpaqueSignal(SignalType):
 
 def _dihedral_views(pixels: np.ndarray) -> List[Tuple[str, np.ndarray]]:
     """The 7 rotated and flipped views of an image, named as PDQ's dihedral hashes are."""
-    t = np.swapaxes(pixels, 0, 1)
-    return [("rotate90", np.rot90(pixels, -1)), ("rotate180", np.rot90(pixels, 2)), ("rotate270", np.rot90(pixels, 1)),
-            ("flipx", pixels[::-1]), ("flipy", pixels[:, ::-1]), ("flipplus1", t), ("flipminus1", t[::-1, ::-1])]
+    return [(name, dihedral_view(pixels, name)) for name in DIHEDRAL_NAMES[1:]]
 
 
 # ----- the registry -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..config import (MAX_HASHED_FRAMES, VPDQ_COMPARED_MATCH_PERCENT, VPDQ_MAX_D
                       VPDQ_QUERY_MATCH_PERCENT)
 from ..errors import HashFormatError, InvalidInputError, ResourceLimitError
 from ..media import trim_pixels
+from ..video.frames import rgb_pixels
 from .base import Code, IndexSpec, Serialized, SignalType, Stored, register
 from .pdq import PDQ, PDQ_HEX_CHARS
 
@@ -182,8 +183,10 @@ def frame_step(fps: float, seconds_per_hash: float) -> int:
 class VPDQSampler:
     """vPDQ as a frame sink: one frame every `step` output frames, hashed by the core in batches."""
 
-    def __init__(self, fps: float, seconds_per_hash: float, max_frames: int, trim_borders: bool = False) -> None:
+    def __init__(self, fps: float, seconds_per_hash: float, max_frames: int, trim_borders: bool = False, *,
+                 as_displayed: bool = False) -> None:
         self.step = frame_step(fps, seconds_per_hash)
+        self.as_displayed = as_displayed
         self.trim_borders = trim_borders
         self.max_frames = max_frames
         self.frames: List[VPDQFrame] = []
@@ -231,7 +234,7 @@ class _VPDQPart:
         if len(self.out) + len(self._pixels) >= self.sampler.max_frames:
             raise ResourceLimitError(f"more than max_frames={self.sampler.max_frames:,} frames to hash")
         # The reference converts with swscale to packed RGB24 at full size; so do we.
-        pixels = self._rgb.reformat(frame, format="rgb24").to_ndarray()
+        pixels = rgb_pixels(self._rgb, frame, as_displayed=self.sampler.as_displayed)
         self._pixels.append(trim_pixels(pixels) if self.sampler.trim_borders else pixels)
         self._meta.append((n, t))
         self._batch_pixels += frame.width * frame.height
@@ -318,7 +321,8 @@ class VPDQSignal(SignalType):
     def video_sink(self, video: Any, options: Dict[str, Any]) -> VPDQSampler:
         """One frame per seconds_per_hash, hashed in the core."""
         return VPDQSampler(video.fps, options.get("seconds_per_hash", 1.0),
-                           options.get("max_frames", MAX_HASHED_FRAMES), options.get("trim_borders", False))
+                           options.get("max_frames", MAX_HASHED_FRAMES), options.get("trim_borders", False),
+                           as_displayed=self.as_displayed)
 
     def index_codes(self, value: Sequence[VPDQFrame]) -> List[Code]:
         """Each unique frame hash once (as the reference matches them), with its quality, number and time."""
