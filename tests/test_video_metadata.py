@@ -153,7 +153,7 @@ def test_interlaced_frames_are_scaled_as_one_picture(clips, monkeypatch):
 
 
 def test_display_matrices():
-    assert matrix_transform((0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)) == "rotate90"
+    assert matrix_transform((0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)) == "rotate270"  # shown turned clockwise
     assert matrix_transform((2 * 65536, 0, 0, 0, 2 * 65536, 0, 0, 0, 1 << 30)) == "original"  # scaled
     assert matrix_transform((46341, 46341, 0, -46341, 46341, 0, 0, 0, 1 << 30)) is None  # 45 degrees
     assert matrix_transform((0,) * 9) is None

@@ -6,7 +6,8 @@ from typing import Optional
 
 import numpy as np
 
-#: Every transform, identity first: rotations clockwise, ``flipx`` upside down, ``flipy`` mirrored,
+#: Every transform, identity first, in the order and with the names of the reference PDQ's dihedral
+#: hashes: rotations counter-clockwise (np.rot90), ``flipx`` upside down, ``flipy`` mirrored,
 #: ``flipplus1`` the transpose, ``flipminus1`` the anti-transpose.
 DIHEDRAL_NAMES = ("original", "rotate90", "rotate180", "rotate270", "flipx", "flipy", "flipplus1", "flipminus1")
 
@@ -16,11 +17,11 @@ def dihedral_view(pixels: np.ndarray, name: Optional[str]) -> np.ndarray:
     if name is None or name == "original":
         return pixels
     if name == "rotate90":
-        return np.rot90(pixels, -1)
+        return np.rot90(pixels, 1)
     if name == "rotate180":
         return np.rot90(pixels, 2)
     if name == "rotate270":
-        return np.rot90(pixels, 1)
+        return np.rot90(pixels, -1)
     if name == "flipx":
         return pixels[::-1]
     if name == "flipy":

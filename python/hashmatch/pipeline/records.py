@@ -94,7 +94,7 @@ def query_of(item: Any, dihedral: bool = False, trim_borders: bool = False, *, m
         return Query(media_type=_media_type(signal)).add(signal.name, value)
     media = open_media(item)
     if media.kind == "video":
-        return video_query(media.source)
+        return video_query(media.source, dihedral=dihedral)
     pixels = load_image(media.source, max_pixels=max_pixels)
     trimmed = trim_pixels(pixels) if trim_borders else None
     query = Query(media_type="image")
@@ -118,7 +118,8 @@ def video_query(video: Any, **limits: Any) -> Query:
 
 
 def video_hashes_for_query(video: Any, **limits: Any) -> VideoHashes:
-    """The VideoHashes a video query needs (vPDQ at the database's sampling, TMK+PDQF, MD5)."""
+    """The VideoHashes a video query needs (vPDQ at the database's sampling, TMK+PDQF, MD5; limits may
+    include dihedral=True: vPDQ's frames rotated and flipped too)."""
     return video_hashes(video, query_signals("video"), seconds_per_hash=VPDQ_SECONDS_PER_HASH, **limits)
 
 
@@ -127,7 +128,8 @@ def query_of_video_hashes(h: VideoHashes) -> Query:
     query = Query(media_type="video")
     for name in h.formats:
         if h.values.get(name) is not None and signals.get(name).index is not None:
-            query.add(name, h.values[name])
+            for variant, value in h.variants.get(name, [("original", h.values[name])]):
+                query.add(name, value, variant)
     return query
 
 

@@ -211,6 +211,10 @@ class SignalType:
         """The value a finished sink computed."""
         return sink.result()
 
+    def sink_variants(self, sink: Any) -> List[Tuple[str, Any]]:
+        """(variant name, value) a finished sink computed for a query: the plain value first."""
+        return [("original", self.sink_result(sink))]
+
     def digester(self) -> Any:
         """A hashlib-like object (update, hexdigest) for a value computed from the file bytes."""
         raise InvalidInputError(f"{self.name} is not computed from file bytes")

@@ -66,7 +66,7 @@ class Matcher:
                 if out.query is None:
                     out.query = variants[0][1]
             elif spec.kind == "hamming":
-                found = self._match_frames(signal, variants[0][1], th)
+                found = self._match_frame_variants(signal, variants, th)
             elif spec.kind == "vector":
                 found = Matches(self._match_vector(signal, variants, th))
             else:
@@ -109,6 +109,19 @@ class Matcher:
         return Matches(sorted(out, key=lambda m: (m.distance, m.entry_id)))
 
     # ----- Hamming: a video's frames ----------------------------------------------------
+    def _match_frame_variants(self, signal: SignalType, variants: List[Tuple[str, Any]], th: Thresholds) -> Matches:
+        """Each variant's frames (rotated copies): per entry the variant that matched most; the plain one gates."""
+        found = self._match_frames(signal, variants[0][1], th)
+        if found.skipped or len(variants) == 1:
+            return found
+        best = {m.entry_id: m for m in found}
+        for variant, value in variants[1:]:
+            for m in self._match_frames(signal, value, th):
+                if m.entry_id not in best or (m.query_match_percent or 0) > (best[m.entry_id].query_match_percent or 0):
+                    best[m.entry_id] = replace(m, variant=variant)
+        ranked = sorted(best.values(), key=lambda m: (-(m.query_match_percent or 0), m.distance, m.entry_id))
+        return Matches(ranked, media_type="video")
+
     def _match_frames(self, signal: SignalType, value: Any, th: Thresholds) -> Matches:
         floor = th.min_quality
         codes, skipped = signal.query_codes(value, floor)

@@ -25,9 +25,9 @@ from ..media.dihedral import dihedral_view
 #: Names as in hashmatch.media.dihedral (PDQ's dihedral hash names).
 DISPLAY_TRANSFORMS: Dict[Tuple[int, int, int, int], str] = {
     (1, 0, 0, 1): "original",
-    (0, 1, -1, 0): "rotate90",
+    (0, 1, -1, 0): "rotate270",  # turned clockwise
     (-1, 0, 0, -1): "rotate180",
-    (0, -1, 1, 0): "rotate270",
+    (0, -1, 1, 0): "rotate90",  # turned counter-clockwise
     (1, 0, 0, -1): "flipx",
     (-1, 0, 0, 1): "flipy",
     (0, 1, 1, 0): "flipplus1",  # the transpose
