@@ -211,6 +211,11 @@ class SignalType:
         """The value a finished sink computed."""
         return sink.result()
 
+    def from_animation(self, animation: Any, options: Dict[str, Any]) -> Optional[List[Tuple[str, Any]]]:
+        """(variant, value) of an animated image (``hashmatch.media.Animation``) hashed as a short
+        video, the plain value first; None when this signal is not computed from animations."""
+        return None
+
     def sink_variants(self, sink: Any) -> List[Tuple[str, Any]]:
         """(variant name, value) a finished sink computed for a query: the plain value first."""
         return [("original", self.sink_result(sink))]

@@ -17,8 +17,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import _core
-from ..config import (MAX_HASHED_FRAMES, VPDQ_COMPARED_MATCH_PERCENT, VPDQ_MAX_DISTANCE, VPDQ_MIN_QUALITY,
-                      VPDQ_QUERY_MATCH_PERCENT)
+from ..config import (ANIMATION_EVERY_FRAME_MAX, MAX_HASHED_FRAMES, VPDQ_COMPARED_MATCH_PERCENT, VPDQ_MAX_DISTANCE,
+                      VPDQ_MIN_QUALITY, VPDQ_QUERY_MATCH_PERCENT)
 from ..errors import HashFormatError, InvalidInputError, ResourceLimitError
 from ..media import trim_pixels
 from ..video.frames import rgb_pixels
@@ -313,8 +313,30 @@ class VPDQSignal(SignalType):
         return Stored(dumps(value))
 
     def computed_params(self, options: Dict[str, Any]) -> Dict[str, Any]:
-        """The sampling the frames were hashed at."""
+        """The sampling the frames were hashed at (0: every frame)."""
+        if options.get("animation") is not None:
+            return {"seconds_per_hash": 0.0 if _every_frame(options["animation"]) else 1.0}
         return {"seconds_per_hash": options.get("seconds_per_hash", 1.0)}
+
+    def from_animation(self, animation: Any, options: Dict[str, Any]) -> List[Tuple[str, List[VPDQFrame]]]:
+        """An animated image's frames, timed by its own delays: every one of a short animation (at most
+        ANIMATION_EVERY_FRAME_MAX frames), else the frame on screen at each whole second."""
+        names = DIHEDRAL_NAMES if options.get("dihedral") else DIHEDRAL_NAMES[:1]
+        out: Dict[str, List[VPDQFrame]] = {name: [] for name in names}
+        every, next_ms = _every_frame(animation), 0
+        batch: List[Any] = []
+        for frame in animation.frames():
+            start, end = round(frame.timestamp * 1000), round((frame.timestamp + frame.duration) * 1000)
+            if not every:
+                if end <= next_ms:
+                    continue  # off screen before the next whole second
+                next_ms = -(-end // 1000) * 1000
+            batch.append(frame)
+            if len(batch) >= _BATCH:
+                _hash_animation_frames(batch, names, out)
+                batch = []
+        _hash_animation_frames(batch, names, out)
+        return [(name, out[name]) for name in names]
 
     def from_stored(self, value: str, data: Optional[bytes]) -> List[VPDQFrame]:
         """Frames from the stored text lines."""
@@ -353,6 +375,19 @@ class VPDQSignal(SignalType):
         if not frames:
             return [], f"no frame of quality >= {min_quality}"
         return [Code(bytes.fromhex(f.hex), f.quality, f.frame_number, f.timestamp) for f in frames], None
+
+
+def _every_frame(animation: Any) -> bool:
+    return animation.frame_count <= ANIMATION_EVERY_FRAME_MAX
+
+
+def _hash_animation_frames(batch: List[Any], names: Sequence[str], out: Dict[str, List[VPDQFrame]]) -> None:
+    if not batch:
+        return
+    hashes, qualities = _core.pdq_hash_many([f.pixels for f in batch], 1, len(names) > 1)
+    for f, h, q in zip(batch, hashes, qualities):
+        for name, bits in zip(names, h if len(names) > 1 else (h,)):
+            out[name].append(VPDQFrame(f.index, q, bits.hex(), f.timestamp))
 
 
 VPDQ_SIGNAL = register(VPDQSignal())
