@@ -276,7 +276,7 @@ class VideoScores:
     seconds: float = 0.0
 
 
-VIDEO_HASHERS = ("vPDQ", "vPDQ+trim", "TMK+PDQF")
+VIDEO_HASHERS = ("vPDQ", "vPDQ+trim", "vPDQ+dihedral", "TMK+PDQF")
 
 
 def _video_job(args: Tuple[int, Tuple[Tuple[str, object], ...], str]) -> Tuple[dict, List[dict]]:
@@ -293,9 +293,11 @@ def _video_job(args: Tuple[int, Tuple[Tuple[str, object], ...], str]) -> Tuple[d
         # An unedited copy is the stored file itself; every other edit transcodes it.
         path = stored_path if name == "identity" else make_videos.render(
             played, Path(folder) / f"{source.name}_{c}.mp4", edit, seed=k)
-        plain = hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), threads=1)
+        # One decode: the plain frames are the first of the 8 dihedral variants.
+        plain = hashmatch.video_hashes(path, ("vpdq", "tmk_pdqf"), threads=1, dihedral=True)
         queries.append({"vpdq": plain.vpdq, "tmk": plain.tmk,
-                        "vpdq_trim": hashmatch.vpdq(path, threads=1, trim_borders=True)})
+                        "vpdq_trim": hashmatch.vpdq(path, threads=1, trim_borders=True),
+                        "vpdq_dihedral": [frames for _, frames in plain.variants["vpdq"]]})
         if path != stored_path:
             path.unlink()
     return {"vpdq": stored.vpdq, "tmk": stored.tmk}, queries
@@ -303,9 +305,12 @@ def _video_job(args: Tuple[int, Tuple[Tuple[str, object], ...], str]) -> Tuple[d
 
 def _video_similarity(hasher: str, query: dict, stored: dict) -> float:
     """vPDQ: percent of the query's unique good frames matched (the better of plain and trimmed
-    for vPDQ+trim); TMK+PDQF: the lower of the level-1 and level-2 scores."""
+    for vPDQ+trim, the best of the 8 variants for vPDQ+dihedral); TMK+PDQF: the lower of the
+    level-1 and level-2 scores."""
     if hasher == "TMK+PDQF":
         return min(query["tmk"].level1(stored["tmk"]), query["tmk"].level2(stored["tmk"]))
+    if hasher == "vPDQ+dihedral":
+        return float(max(hashmatch.vpdq_match(v, stored["vpdq"]).query_match_percent for v in query["vpdq_dihedral"]))
     percent = hashmatch.vpdq_match(query["vpdq"], stored["vpdq"]).query_match_percent
     if hasher == "vPDQ+trim":
         percent = max(percent, hashmatch.vpdq_match(query["vpdq_trim"], stored["vpdq"]).query_match_percent)
@@ -315,6 +320,8 @@ def _video_similarity(hasher: str, query: dict, stored: dict) -> float:
 def _video_match(hasher: str, query: dict, stored: dict) -> bool:
     if hasher == "TMK+PDQF":
         return query["tmk"].is_match(stored["tmk"])
+    if hasher == "vPDQ+dihedral":  # as HashDB.match(video, dihedral=True): any variant that matches
+        return any(hashmatch.vpdq_match(v, stored["vpdq"]).is_match() for v in query["vpdq_dihedral"])
     found = hashmatch.vpdq_match(query["vpdq"], stored["vpdq"]).is_match()
     if hasher == "vPDQ+trim":
         found = found or hashmatch.vpdq_match(query["vpdq_trim"], stored["vpdq"]).is_match()
@@ -491,7 +498,8 @@ cuts; 320x240, 15 fps, 8 s, x264 CRF 23) are stored; each edit makes one copy of
 the stored file, editing its frames and encoding them again (a second generation). A copy
 matches with the reference rules: vPDQ >= 80% of the query's unique frames within 31 bits,
 TMK+PDQF level-1 and level-2 scores >= 0.7. `vPDQ+trim` also tries the query's frames with
-borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`). False matches are counted over every
+borders trimmed (`hashmatch.vpdq(..., trim_borders=True)`); `vPDQ+dihedral` its frames in
+their 8 rotations and flips (`HashDB.match(video, dihedral=True)`). False matches are counted over every
 copy against every other stored clip ({videos.pairs} pairs): too few to fix a threshold at 1e-4.{note}
 
 {video_table(videos)}"""
@@ -551,7 +559,7 @@ against {cost['pdq letterbox']:.1f} and {cost['pdq borderless']:.1f} ms for its 
 
 
 QUICK_IMAGE_CASES = [("identity", None), ("jpeg", 50), ("border", 10), ("letterbox", "9:16"), ("flip", "h")]
-QUICK_VIDEO_CASES = [("identity", None), ("reencode", 33), ("letterbox", "9:16")]
+QUICK_VIDEO_CASES = [("identity", None), ("reencode", 33), ("letterbox", "9:16"), ("rotate90", 90)]
 README_PLOT_HASHERS = ("PDQ", "PDQ+dihedral", "PDQ+trim", "imagehash pHash", "imagehash dHash")
 
 

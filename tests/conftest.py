@@ -70,12 +70,21 @@ def pytest_terminal_summary(terminalreporter) -> None:
 BACKENDS = ("sqlite", "postgresql")
 
 
+_PG_FAILED: list = []
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
-    """A PostgreSQL server for the session (tests/pg.py), stopped at the end."""
+    """A PostgreSQL server for the session (tests/pg.py), stopped at the end; a start that failed is not retried."""
     from pg import Cluster
 
-    cluster = Cluster()
+    if _PG_FAILED:
+        raise RuntimeError(f"PostgreSQL did not start earlier in this session: {_PG_FAILED[0]}")
+    try:
+        cluster = Cluster()
+    except Exception as e:
+        _PG_FAILED.append(f"{type(e).__name__}: {e}")
+        raise
     yield cluster
     cluster.stop()
 

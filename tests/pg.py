@@ -58,8 +58,11 @@ class Cluster:
         self._wait()
 
     def _run(self, tool: str, *args: str) -> None:
+        # The server is not ours to instrument: the sanitizer run's LD_PRELOAD of the ASan runtime
+        # would load into initdb and postgres too (and hang them).
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
         done = subprocess.run(self._as + [os.path.join(self.bindir, tool), *args], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, env=env)
         if done.returncode:
             raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}")
 

@@ -20,7 +20,7 @@ from tests.fuzz.targets import SEEDS, TARGETS, run_one
 
 # Mutations per target: a few seconds each; the slow targets (Pillow decodes, 200x200 hashes,
 # video decodes) get fewer.
-_RUNS = {"image_pdq": 12000, "core_pdq": 6000, "index_file": 12000, "video": 400}
+_RUNS = {"image_pdq": 12000, "image_media": 3000, "core_pdq": 6000, "index_file": 12000, "video": 400}
 _DEFAULT_RUNS = 30000
 
 # Pillow warns about the malformed metadata and large sizes the mutations make, numpy about

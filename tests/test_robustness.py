@@ -85,7 +85,8 @@ def test_recall_at_its_measured_floors(images):
 
 # Measured on the 2 quick clips, copies transcoded from the stored file: vPDQ matches 100% of the
 # frames of the identity and the CRF-33 re-encode; TMK+PDQF (lower of level 1 and 2) 1.0 and
-# 0.9996-0.9998; letterbox 9:16: vPDQ 0%, vPDQ+trim 100%, TMK 0.11-0.26.
+# 0.9996-0.9998; letterbox 9:16: vPDQ 0%, vPDQ+trim 100%, TMK 0.11-0.26; turned 90 degrees and
+# re-encoded: vPDQ and vPDQ+trim 0%, vPDQ+dihedral 100%, TMK -0.62 and 0.03.
 def test_videos_at_their_measured_floors(videos):
     identity = videos.cases.index(("identity", None))
     reencode = videos.cases.index(("reencode", 33))
@@ -101,6 +102,10 @@ def test_videos_at_their_measured_floors(videos):
         assert videos.false_matches[name] == 0, name
     assert videos.matched["vPDQ+trim"][letterbox].all()
     assert not videos.matched["vPDQ"][letterbox].any() and not videos.matched["TMK+PDQF"][letterbox].any()
+    turned = videos.cases.index(("rotate90", 90))
+    assert (videos.similarity["vPDQ+dihedral"][turned] >= 90).all() and (vpdq[turned] <= 10).all()
+    assert videos.matched["vPDQ+dihedral"][turned].all() and not videos.matched["vPDQ"][turned].any()
+    assert not videos.matched["TMK+PDQF"][turned].any()
 
 
 def test_video_copies_are_transcodes_of_the_stored_file(tmp_path):
@@ -117,7 +122,7 @@ def test_video_copies_are_transcodes_of_the_stored_file(tmp_path):
 def test_tables_and_plots(images, videos, tmp_path):
     table = bench.image_table(images)
     assert table.count("\n") == len(images.cases) + 5 and "| letterbox 9:16 |" in table
-    assert "| false matches of 6 cross pairs | 0 | 0 | 0 |" in bench.video_table(videos)
+    assert "| false matches of 8 cross pairs | 0 | 0 | 0 | 0 |" in bench.video_table(videos)
     recall = bench.plot_recall(images, tmp_path / "recall.png", HASHERS)
     roc = bench.plot_roc(images, tmp_path / "roc.png", {"all": ["jpeg", "border", "letterbox", "flip"]})
     for png in (recall, roc):

@@ -248,6 +248,9 @@ VIDEO_TRANSFORMS: Dict[str, Dict[object, VideoEdit]] = {
     "speed": {1.25: VideoEdit(speed=1.25), 0.8: VideoEdit(speed=0.8)},
     "crop": {10: VideoEdit(frame=("crop", 10))},
     "flip": {"h": VideoEdit(frame=("flip", "h"))},
+    # Turned and re-encoded with the turn in the pixels (no display matrix left to undo it).
+    "rotate90": {90: VideoEdit(frame=("rotate90", 90)), 180: VideoEdit(frame=("rotate90", 180)),
+                 270: VideoEdit(frame=("rotate90", 270))},
     "letterbox": {"16:9": VideoEdit(frame=("letterbox", "16:9")), "9:16": VideoEdit(frame=("letterbox", "9:16"))},
     "border": {10: VideoEdit(frame=("border", 10))},
     "caption": {10: VideoEdit(frame=("caption", 10))},

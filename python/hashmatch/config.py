@@ -58,6 +58,17 @@ MAX_FRAME_PIXELS = 8192 * 8192
 MAX_DURATION = 6 * 3600.0
 #: Most vPDQ frames hashed from one video.
 MAX_HASHED_FRAMES = 200_000
+#: Animated images (GIF, APNG, WebP): most frames, and most pixels decoded over all frames
+#: (canvas x frames; each canvas is also held to MAX_PIXELS). Above either, matching and adding
+#: refuse the file from its header, before decoding a frame.
+MAX_ANIMATION_FRAMES = 5_000
+MAX_ANIMATION_PIXELS = 1 << 30
+#: vPDQ of an animation: every frame when it has at most this many (each may be its own picture),
+#: else the frame on screen at each whole second of its own timeline, as vPDQ samples video.
+ANIMATION_EVERY_FRAME_MAX = 100
+#: A frame delay of at most 10 ms (or none) is shown for 100 ms, as browsers show GIFs.
+ANIMATION_MIN_DELAY_MS = 10
+ANIMATION_DEFAULT_DELAY_MS = 100
 #: TMK fills 15 slots a second: the bound that matches MAX_DURATION.
 MAX_TMK_FRAMES = int(TMK_FRAMES_PER_SECOND * MAX_DURATION) + 1
 

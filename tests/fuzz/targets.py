@@ -96,6 +96,14 @@ def image_pdq(data: bytes) -> None:
     assert len(h.hex) == 64 and 0 <= h.quality <= 100
 
 
+def image_media(data: bytes) -> None:
+    """Bytes as a query: sniffing, the image decoders (HEIC/AVIF included) and animated frames as vPDQ."""
+    from hashmatch.pipeline.records import query_of
+
+    query = query_of(data)
+    assert "pdq" in query.values
+
+
 def pdq_hex(data: bytes) -> None:
     """PDQ hex parsing, and distances between parsed hashes."""
     text = data.decode("latin-1")
@@ -279,13 +287,20 @@ def _image_seeds() -> List[bytes]:
     pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
     out = []
     for fmt, mode in [("PNG", "RGB"), ("JPEG", "RGB"), ("GIF", "P"), ("BMP", "RGB"), ("TIFF", "RGB"),
-                      ("WEBP", "RGB"), ("PNG", "LA"), ("PNG", "I;16"), ("ICO", "RGBA"), ("PPM", "RGB")]:
+                      ("WEBP", "RGB"), ("PNG", "LA"), ("PNG", "I;16"), ("ICO", "RGBA"), ("PPM", "RGB"),
+                      ("HEIF", "RGB"), ("AVIF", "RGB")]:
         buf = io.BytesIO()
         im = Image.fromarray(pixels).convert(mode)
         try:
             im.save(buf, fmt)
         except (OSError, KeyError, ValueError):
             continue
+        out.append(buf.getvalue())
+    # Animations: GIF, APNG and WebP of 4 frames with their own delays.
+    frames = [Image.fromarray(np.roll(pixels, 3 * i, axis=1)) for i in range(4)]
+    for fmt in ("GIF", "PNG", "WEBP"):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=[40, 0, 120, 60], loop=0)
         out.append(buf.getvalue())
     # A PNG whose header claims 50,000 x 50,000 pixels.
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -358,6 +373,7 @@ def _core_seeds() -> List[bytes]:
 
 TARGETS: Dict[str, Callable[[bytes], None]] = {
     "image_pdq": image_pdq,
+    "image_media": image_media,
     "pdq_hex": pdq_hex,
     "vpdq_text": vpdq_text,
     "format_codecs": format_codecs,
@@ -372,6 +388,7 @@ TARGETS: Dict[str, Callable[[bytes], None]] = {
 
 SEEDS: Dict[str, Callable[[], List[bytes]]] = {
     "image_pdq": _image_seeds,
+    "image_media": _image_seeds,
     "pdq_hex": lambda: [_HEX.encode(), b"  " + _HEX.upper().encode() + b"\n", b"zz" * 32],
     "vpdq_text": _text_seeds,
     "format_codecs": _format_seeds,

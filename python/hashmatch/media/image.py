@@ -2,7 +2,10 @@
 
 Decoding follows what the field's hash lists were made with (python-threatexchange and
 the reference tools): Pillow, no EXIF rotation unless asked, alpha dropped, other modes
-converted with Pillow's ``convert("RGB")``.
+converted with Pillow's ``convert("RGB")``. HEIC/HEIF decode through pillow-heif (libheif,
+which always applies HEIF's own rotation and mirror properties, as the format requires, and
+leaves no EXIF orientation behind); AVIF through Pillow's own plugin (EXIF orientation kept,
+applied only with exif_transpose=True, as for JPEG).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 from typing import IO, Union
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, features
 
 from ..config import FAST_DECODE_MIN_SIDE, MAX_PIXELS
 from ..errors import DecodeError, HashmatchError, InputTypeError, InvalidInputError, ResourceLimitError
@@ -23,6 +26,19 @@ from .paths import checked_path
 DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Image.Image, np.ndarray]
+
+def _register_decoders() -> None:
+    """HEIC/HEIF (and AVIF where this Pillow lacks it) through pillow-heif, a dependency."""
+    try:
+        import pillow_heif
+    except ImportError:  # without it, HEIC files raise DecodeError like any unknown format
+        return
+    pillow_heif.register_heif_opener()
+    if not features.check("avif") and hasattr(pillow_heif, "register_avif_opener"):
+        pillow_heif.register_avif_opener()  # pillow-heif < 1.0 on a Pillow < 11.3
+
+
+_register_decoders()
 
 # Modes the core hashes without conversion: gray is hashed as R = G = B, alpha is ignored,
 # exactly as convert("RGB") followed by the reference would.
@@ -90,7 +106,8 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
         )
 
 
-def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, max_pixels: int) -> np.ndarray:
+def open_image(fp: IO[bytes], name: str, max_pixels: int) -> Image.Image:
+    """A Pillow image opened from `fp`, its header checked against max_pixels; typed errors otherwise."""
     # Pillow's format plugins raise more than their documented errors on hostile bytes
     # (struct.error, IndexError, KeyError, ...): any of them means "not a decodable image".
     try:
@@ -99,18 +116,32 @@ def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, m
         raise _bomb(name, e, max_pixels) from e
     except Exception as e:
         raise DecodeError(f"{name}: not a decodable image ({type(e).__name__}: {e})") from e
-    with im:
+    try:
         _check_pixels(im.size, max_pixels, name)
+    except HashmatchError:
+        im.close()
+        raise
+    return im
+
+
+def decode_error(name: str, what: str, error: Exception, max_pixels: int) -> HashmatchError:
+    """The typed error for a Pillow failure while decoding: a bomb refusal or a corrupt image."""
+    if isinstance(error, HashmatchError):
+        return error
+    if isinstance(error, Image.DecompressionBombError):
+        return _bomb(name, error, max_pixels)
+    return DecodeError(f"{name}: {what} ({type(error).__name__}: {error})")
+
+
+def _decode(fp: IO[bytes], name: str, exif_transpose: bool, fast_decode: bool, max_pixels: int) -> np.ndarray:
+    im = open_image(fp, name, max_pixels)
+    with im:
         if fast_decode and im.format == "JPEG":
             _reduce_jpeg_scale(im)
         try:
             im.load()
-        except Image.DecompressionBombError as e:
-            raise _bomb(name, e, max_pixels) from e
-        except HashmatchError:
-            raise
         except Exception as e:
-            raise DecodeError(f"{name}: corrupt or truncated image ({type(e).__name__}: {e})") from e
+            raise decode_error(name, "corrupt or truncated image", e, max_pixels) from e
         try:
             return _pil_to_array(im, exif_transpose=exif_transpose)
         except HashmatchError:

@@ -51,6 +51,18 @@ def media_kind(item: object) -> str:
     return "unknown"
 
 
+def maybe_animated(item: object) -> bool:
+    """Whether image content may hold several frames (GIF; PNG with an acTL chunk; WebP with ANIM)."""
+    head = _head(item)
+    if not head:
+        return False
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return True  # only parsing it finds a second frame
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"acTL" in head  # APNG: acTL comes before the first IDAT
+    return head[8:16] == b"WEBPVP8X" and len(head) > 20 and bool(head[20] & 0x02)
+
+
 def _head(item: object, size: int = HEAD_BYTES) -> "bytes | None":
     if isinstance(item, (bytes, bytearray, memoryview)):
         return bytes(item[:size])

@@ -3,7 +3,10 @@
 An item is a hash value when a registered signal recognises it (a ``PDQ``, a 64-character hex
 ``str``, 32 bytes, a list of ``VPDQFrame``, a ``TMK``); otherwise it is media, sniffed by its
 content (``hashmatch.media.open_media``): an image gets every default image signal, computed
-from one decode; a video every default video signal, from one decode pass. A file whose name
+from one decode; a video every default video signal, from one decode pass. An animated image
+(GIF, APNG, WebP) is one entry of media type "image" holding both: the image signals of its
+first frame and the frame signals (vPDQ) of all its frames, so a known image is found in any
+of its frames and its frames find the video they were cut from. A file whose name
 is 64 hex characters is passed as a ``pathlib.Path``, never a ``str``.
 """
 
@@ -14,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .. import signals
 from ..config import MAX_PIXELS, VPDQ_SECONDS_PER_HASH
 from ..errors import InvalidInputError
-from ..media import Media, load_image, open_media, trim_pixels
+from ..media import Animation, Media, animation_of, load_image, open_media, trim_pixels
 from ..signals.video_hashes import VideoHashes, video_hashes
 from ..store import Fingerprint, Query, Record
 
@@ -44,11 +47,31 @@ def record_of(item: Any, quality: Optional[int] = None) -> Record:
     media = open_media(item)
     if media.kind == "video":
         return video_record(media.source)
+    animation = animation_of(media.source)  # checked before anything is decoded
     fps = image_fingerprints(media, signals.computed("image"))
     if quality is not None:  # a caller's quality replaces the computed one
         fps = [Fingerprint(f.format, f.value, quality, f.algorithm_version, f.params, f.data)
                if f.quality is not None else f for f in fps]
+    if animation is not None:
+        fps += [fingerprint(s, variants[0][1], options={"animation": animation})
+                for s, variants in animation_values(animation)]
     return Record("image", fps)
+
+
+def animation_values(animation: Animation, dihedral: bool = False) -> List[Tuple[signals.SignalType, List]]:
+    """(signal, its (variant, value) list) for each default video signal computed from an animation.
+
+    An animated image is an image (its first frame: pdq, as the field hashes it) and a short video
+    (its frames: vpdq, timed by the file's own delays); TMK+PDQF and the file digests of videos
+    are not computed from animations.
+    """
+    out = []
+    for signal in signals.computed("video"):
+        if signal.computed_from == "frames":
+            variants = signal.from_animation(animation, {"dihedral": dihedral})
+            if variants:
+                out.append((signal, variants))
+    return out
 
 
 def image_fingerprints(media: Media, wanted: Sequence[signals.SignalType]) -> List[Fingerprint]:
@@ -94,7 +117,8 @@ def query_of(item: Any, dihedral: bool = False, trim_borders: bool = False, *, m
         return Query(media_type=_media_type(signal)).add(signal.name, value)
     media = open_media(item)
     if media.kind == "video":
-        return video_query(media.source)
+        return video_query(media.source, dihedral=dihedral)
+    animation = animation_of(media.source, max_pixels=max_pixels)
     pixels = load_image(media.source, max_pixels=max_pixels)
     trimmed = trim_pixels(pixels) if trim_borders else None
     query = Query(media_type="image")
@@ -104,6 +128,10 @@ def query_of(item: Any, dihedral: bool = False, trim_borders: bool = False, *, m
                 query.add(signal.name, value, variant)
         elif media.path is not None:
             query.add(signal.name, signal.of_file(media.path))
+    if animation is not None:  # its frames too: a known image in them, or the video they were cut from
+        for signal, variants in animation_values(animation, dihedral):
+            for variant, value in variants:
+                query.add(signal.name, value, variant)
     return query
 
 
@@ -118,7 +146,8 @@ def video_query(video: Any, **limits: Any) -> Query:
 
 
 def video_hashes_for_query(video: Any, **limits: Any) -> VideoHashes:
-    """The VideoHashes a video query needs (vPDQ at the database's sampling, TMK+PDQF, MD5)."""
+    """The VideoHashes a video query needs (vPDQ at the database's sampling, TMK+PDQF, MD5; limits may
+    include dihedral=True: vPDQ's frames rotated and flipped too)."""
     return video_hashes(video, query_signals("video"), seconds_per_hash=VPDQ_SECONDS_PER_HASH, **limits)
 
 
@@ -127,7 +156,8 @@ def query_of_video_hashes(h: VideoHashes) -> Query:
     query = Query(media_type="video")
     for name in h.formats:
         if h.values.get(name) is not None and signals.get(name).index is not None:
-            query.add(name, h.values[name])
+            for variant, value in h.variants.get(name, [("original", h.values[name])]):
+                query.add(name, value, variant)
     return query
 
 

@@ -114,6 +114,8 @@ def _scan_image(row: Row, data: bytes, db: HashDB, options: ScanOptions) -> None
     query = query_of(data, max_pixels=options.max_pixels)
     found = db.match_query(query, max_distance=options.max_distance, min_quality=options.min_quality)
     row["formats"] = list(query.values)
+    if "vpdq" in query.values:  # an animated image is also a short video: its frames were looked up too
+        row["vpdq_frames"] = len(query.values["vpdq"][0][1])
     if found.query is not None:
         row["pdq"], row["quality"] = found.query.hex, found.query.quality
     row["skipped"], row["matches"] = found.skipped, [match_dict(m) for m in found]

@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from ..errors import HashFormatError, InvalidInputError
+from ..media.dihedral import DIHEDRAL_NAMES, dihedral_view
 
 Serialized = Union[str, bytes]
 
@@ -114,6 +115,10 @@ class SignalType:
     version: Optional[str] = None
     #: What hashmatch computes it from: "pixels", "frames" (a video sink), "bytes", or None.
     computed_from: Optional[str] = None
+    #: Video frames are hashed as displayed (the container's display-matrix rotation and flips
+    #: applied, as the ffmpeg command line does by default) rather than as stored (as libav
+    #: hands them over): each signal follows its reference pipeline.
+    as_displayed: bool = False
     #: Computed for every new entry of its media type without being asked for.
     default: bool = False
     #: Computed for every query of its media type (when also ``default``).
@@ -210,6 +215,15 @@ class SignalType:
         """The value a finished sink computed."""
         return sink.result()
 
+    def from_animation(self, animation: Any, options: Dict[str, Any]) -> Optional[List[Tuple[str, Any]]]:
+        """(variant, value) of an animated image (``hashmatch.media.Animation``) hashed as a short
+        video, the plain value first; None when this signal is not computed from animations."""
+        return None
+
+    def sink_variants(self, sink: Any) -> List[Tuple[str, Any]]:
+        """(variant name, value) a finished sink computed for a query: the plain value first."""
+        return [("original", self.sink_result(sink))]
+
     def digester(self) -> Any:
         """A hashlib-like object (update, hexdigest) for a value computed from the file bytes."""
         raise InvalidInputError(f"{self.name} is not computed from file bytes")
@@ -274,9 +288,7 @@ class OpaqueSignal(SignalType):
 
 def _dihedral_views(pixels: np.ndarray) -> List[Tuple[str, np.ndarray]]:
     """The 7 rotated and flipped views of an image, named as PDQ's dihedral hashes are."""
-    t = np.swapaxes(pixels, 0, 1)
-    return [("rotate90", np.rot90(pixels, -1)), ("rotate180", np.rot90(pixels, 2)), ("rotate270", np.rot90(pixels, 1)),
-            ("flipx", pixels[::-1]), ("flipy", pixels[:, ::-1]), ("flipplus1", t), ("flipminus1", t[::-1, ::-1])]
+    return [(name, dihedral_view(pixels, name)) for name in DIHEDRAL_NAMES[1:]]
 
 
 # ----- the registry -------------------------------------------------------------------------

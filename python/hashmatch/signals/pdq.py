@@ -16,6 +16,7 @@ from .. import _core
 from ..config import PDQ_MAX_DISTANCE, default_threads
 from ..errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError
 from ..media import DEFAULT_MAX_PIXELS, ImageInput, check_array, load_image, trim_pixels
+from ..media.dihedral import DIHEDRAL_NAMES  # the order of the 8 hashes dihedral=True returns
 from .base import Code, IndexSpec, Serialized, SignalType, Stored, register
 
 PDQ_BYTES = 32
@@ -87,17 +88,6 @@ def distance(a: HashLike, b: HashLike) -> int:
     x = int.from_bytes(_as_bits(a), "big") ^ int.from_bytes(_as_bits(b), "big")
     return bin(x).count("1")
 
-#: The order of the 8 hashes ``pdq(..., dihedral=True)`` returns, as the reference names them.
-DIHEDRAL_NAMES = (
-    "original",
-    "rotate90",
-    "rotate180",
-    "rotate270",
-    "flipx",
-    "flipy",
-    "flipplus1",
-    "flipminus1",
-)
 
 def pdq(
     image: ImageInput,

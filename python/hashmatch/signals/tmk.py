@@ -221,6 +221,8 @@ class TMKSignal(SignalType):
     similarity = True
     version = "tmk-pdqf-1"
     computed_from = "frames"
+    # tmkpy hashes what the ffmpeg binary writes, and the command line applies the display matrix.
+    as_displayed = True
     default = True
     complete = True
     file_suffix = ".tmk"
@@ -269,7 +271,8 @@ class TMKSignal(SignalType):
         from ..config import MAX_TMK_FRAMES
         from .tmk_sampler import TMKSampler
 
-        return TMKSampler(video.fps, options.get("max_tmk_frames", MAX_TMK_FRAMES), video.exact_start)
+        return TMKSampler(video.fps, options.get("max_tmk_frames", MAX_TMK_FRAMES), video.exact_start,
+                          as_displayed=self.as_displayed)
 
     def index_vector(self, value: TMK) -> np.ndarray:
         """The pure average: level 1 is its cosine."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import DecodeError, ResourceLimitError
+from ..video.frames import rgb_pixels
 from ..config import TMK_FEATURE_DIMENSION, TMK_FOURIER_COEFFICIENTS, TMK_FRAMES_PER_SECOND, TMK_PERIODS
 from .tmk import TMK, TMK_ALGORITHM, poullot_coefficients
 
@@ -110,8 +111,10 @@ def plan_slots(pts: Sequence[int], durations: Sequence[int], time_base: Fraction
 class TMKSampler:
     """TMK+PDQF as a frame sink: 64x64 RGB frames into PDQF and kernel sums, all in the core."""
 
-    def __init__(self, stream_fps: float, max_frames: int, start: Fraction = Fraction(0)) -> None:
+    def __init__(self, stream_fps: float, max_frames: int, start: Fraction = Fraction(0), *,
+                 as_displayed: bool = True) -> None:
         self.start = start
+        self.as_displayed = as_displayed
         self.stream_fps = stream_fps
         self.max_frames = max_frames
         self.periods = np.array(TMK_PERIODS, np.int32)
@@ -206,8 +209,8 @@ class _TMKPart:
         import av
 
         try:
-            return self._scaler.reformat(frame, width=TMK_FRAME_SIZE, height=TMK_FRAME_SIZE, format="rgb24",
-                                         interpolation="BICUBIC").to_ndarray()
+            return rgb_pixels(self._scaler, frame, as_displayed=self.sampler.as_displayed, width=TMK_FRAME_SIZE,
+                              height=TMK_FRAME_SIZE, interpolation="BICUBIC")
         except (av.error.FFmpegError, ValueError) as e:
             raise DecodeError(f"a decoded frame could not be scaled to 64x64 RGB ({e})") from e
 

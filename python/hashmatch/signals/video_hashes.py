@@ -12,7 +12,7 @@ import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..config import (MAX_DURATION, MAX_FRAME_PIXELS, MAX_HASHED_FRAMES, MAX_TMK_FRAMES, VPDQ_SECONDS_PER_HASH,
                       default_threads)
@@ -37,6 +37,9 @@ class VideoHashes:
     info: VideoInfo
     values: Dict[str, Any] = field(default_factory=dict)
     formats: Tuple[str, ...] = ()
+    #: Per frame signal, (variant, value) to look up for a query: the plain value first, then
+    #: (dihedral=True) vPDQ's rotated and flipped frames.
+    variants: Dict[str, List[Tuple[str, Any]]] = field(default_factory=dict)
 
     @property
     def vpdq(self) -> Optional[List[VPDQFrame]]:
@@ -101,7 +104,7 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *,
                  seconds_per_hash: float = VPDQ_SECONDS_PER_HASH, threads: Optional[int] = None,
                  max_frame_pixels: int = MAX_FRAME_PIXELS, max_duration: float = MAX_DURATION,
                  max_frames: int = MAX_HASHED_FRAMES, max_tmk_frames: int = MAX_TMK_FRAMES,
-                 trim_borders: bool = False) -> VideoHashes:
+                 trim_borders: bool = False, dihedral: bool = False) -> VideoHashes:
     """The requested formats of a video (vpdq, tmk_pdqf, video_md5, video_sha256, ...) from one decode pass.
 
     threads: decoder threads (default: one per core). Paths and bytes are decoded in
@@ -109,6 +112,7 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *,
 
     trim_borders=True hashes each vPDQ frame inside its uniform borders (letterbox, pillarbox):
     for queries only, like hashmatch.pdq(..., trim_borders=True). TMK+PDQF is not affected.
+    dihedral=True also hashes each vPDQ frame rotated and flipped (``variants``), for queries.
     """
     chosen = _chosen(formats)
     frame_signals = [s for s in chosen if s.computed_from == "frames"]
@@ -119,7 +123,7 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *,
         video = video.read()  # a stream can be read once: keep its bytes for both the digests and the decode
     reopenable = isinstance(video, (str, os.PathLike, bytes))
     options = {"seconds_per_hash": seconds_per_hash, "max_frames": max_frames, "max_tmk_frames": max_tmk_frames,
-               "trim_borders": trim_borders}
+               "trim_borders": trim_borders, "dihedral": dihedral}
 
     def open_video() -> VideoReader:
         return VideoReader(video, max_frame_pixels, max_duration)
@@ -130,18 +134,25 @@ def video_hashes(video: VideoInput, formats: Iterable[str] = VIDEO_FORMATS, *,
         if sinks:
             decode_into(open_video, v, sinks, threads or default_threads(), reopenable)
         values: Dict[str, Any] = {s.name: s.sink_result(sinks[s.name]) for s in frame_signals}
+        variants = {s.name: s.sink_variants(sinks[s.name]) for s in frame_signals}
         if digests is not None:
             values.update(digests.result())
-        return VideoHashes(v.info, values, tuple(s.name for s in chosen))
+        return VideoHashes(v.info, values, tuple(s.name for s in chosen), variants)
 
 
 def vpdq(video: VideoInput, *, seconds_per_hash: float = VPDQ_SECONDS_PER_HASH, threads: Optional[int] = None,
          max_frame_pixels: int = MAX_FRAME_PIXELS, max_duration: float = MAX_DURATION,
-         max_frames: int = MAX_HASHED_FRAMES, trim_borders: bool = False) -> List[VPDQFrame]:
-    """vPDQ hash of a video: the PDQ of one frame per seconds_per_hash (0: every frame)."""
-    return video_hashes(video, ("vpdq",), seconds_per_hash=seconds_per_hash, threads=threads,
-                        max_frame_pixels=max_frame_pixels, max_duration=max_duration, max_frames=max_frames,
-                        trim_borders=trim_borders).vpdq
+         max_frames: int = MAX_HASHED_FRAMES, trim_borders: bool = False,
+         dihedral: bool = False) -> Union[List[VPDQFrame], List[List[VPDQFrame]]]:
+    """vPDQ hash of a video: the PDQ of one frame per seconds_per_hash (0: every frame).
+
+    dihedral=True: 8 frame lists, the frames rotated and flipped in DIHEDRAL_NAMES order (from
+    one DCT per frame, as pdq(..., dihedral=True)), for looking up turned copies.
+    """
+    h = video_hashes(video, ("vpdq",), seconds_per_hash=seconds_per_hash, threads=threads,
+                     max_frame_pixels=max_frame_pixels, max_duration=max_duration, max_frames=max_frames,
+                     trim_borders=trim_borders, dihedral=dihedral)
+    return [frames for _, frames in h.variants["vpdq"]] if dihedral else h.vpdq
 
 
 def tmk(video: VideoInput, *, max_frame_pixels: int = MAX_FRAME_PIXELS, max_duration: float = MAX_DURATION,

@@ -17,12 +17,13 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import _core
-from ..config import (MAX_HASHED_FRAMES, VPDQ_COMPARED_MATCH_PERCENT, VPDQ_MAX_DISTANCE, VPDQ_MIN_QUALITY,
-                      VPDQ_QUERY_MATCH_PERCENT)
+from ..config import (ANIMATION_EVERY_FRAME_MAX, MAX_HASHED_FRAMES, VPDQ_COMPARED_MATCH_PERCENT, VPDQ_MAX_DISTANCE,
+                      VPDQ_MIN_QUALITY, VPDQ_QUERY_MATCH_PERCENT)
 from ..errors import HashFormatError, InvalidInputError, ResourceLimitError
 from ..media import trim_pixels
+from ..video.frames import rgb_pixels
 from .base import Code, IndexSpec, Serialized, SignalType, Stored, register
-from .pdq import PDQ, PDQ_HEX_CHARS
+from .pdq import DIHEDRAL_NAMES, PDQ, PDQ_HEX_CHARS
 
 _BATCH = 32  # frames per native hashing call: enough to amortise the call, small in memory
 _BATCH_PIXELS = 1 << 26  # ...and at most ~200 MB of RGB frames in one batch, whatever their size
@@ -182,11 +183,15 @@ def frame_step(fps: float, seconds_per_hash: float) -> int:
 class VPDQSampler:
     """vPDQ as a frame sink: one frame every `step` output frames, hashed by the core in batches."""
 
-    def __init__(self, fps: float, seconds_per_hash: float, max_frames: int, trim_borders: bool = False) -> None:
+    def __init__(self, fps: float, seconds_per_hash: float, max_frames: int, trim_borders: bool = False, *,
+                 as_displayed: bool = False, dihedral: bool = False) -> None:
         self.step = frame_step(fps, seconds_per_hash)
+        self.as_displayed = as_displayed
         self.trim_borders = trim_borders
         self.max_frames = max_frames
-        self.frames: List[VPDQFrame] = []
+        # dihedral: each frame also hashed rotated and flipped (from its one DCT), for queries.
+        self.names = DIHEDRAL_NAMES if dihedral else DIHEDRAL_NAMES[:1]
+        self.frames: Dict[str, List[VPDQFrame]] = {name: [] for name in self.names}
 
     def wanted(self, plan: "object") -> np.ndarray:
         """Every step-th output frame, as the reference samples them."""
@@ -200,17 +205,22 @@ class VPDQSampler:
         """Hashes the sampled frames of one stretch of the stream."""
         return _VPDQPart(self)
 
-    def add(self, frames: List[VPDQFrame]) -> None:
+    def add(self, frames: Dict[str, List[VPDQFrame]]) -> None:
         """Append one stretch's frames (stretches arrive in order; wanted() or the part enforced max_frames)."""
-        self.frames.extend(frames)
+        for name, out in frames.items():
+            self.frames[name].extend(out)
 
     def result(self) -> List[VPDQFrame]:
         """Every hashed frame, in stream order."""
-        return self.frames
+        return self.frames["original"]
+
+    def variants(self) -> List[Tuple[str, List[VPDQFrame]]]:
+        """(dihedral name, frames) for each variant hashed: the plain frames first."""
+        return [(name, self.frames[name]) for name in self.names]
 
     def reset(self) -> None:
         """Drop the frames merged so far."""
-        self.frames = []
+        self.frames = {name: [] for name in self.names}
 
 
 class _VPDQPart:
@@ -220,7 +230,7 @@ class _VPDQPart:
         self.sampler = sampler
         # Reused: VideoFrame.to_ndarray would build a new swscale context for every frame.
         self._rgb = VideoReformatter()
-        self.out: List[VPDQFrame] = []
+        self.out: Dict[str, List[VPDQFrame]] = {name: [] for name in sampler.names}
         self._meta: List[Tuple[int, float]] = []
         self._pixels: List[np.ndarray] = []
         self._batch_pixels = 0
@@ -228,10 +238,10 @@ class _VPDQPart:
     def push(self, n: int, t: float, frame: "object") -> None:
         if n % self.sampler.step:
             return
-        if len(self.out) + len(self._pixels) >= self.sampler.max_frames:
+        if len(self.out["original"]) + len(self._pixels) >= self.sampler.max_frames:
             raise ResourceLimitError(f"more than max_frames={self.sampler.max_frames:,} frames to hash")
         # The reference converts with swscale to packed RGB24 at full size; so do we.
-        pixels = self._rgb.reformat(frame, format="rgb24").to_ndarray()
+        pixels = rgb_pixels(self._rgb, frame, as_displayed=self.sampler.as_displayed)
         self._pixels.append(trim_pixels(pixels) if self.sampler.trim_borders else pixels)
         self._meta.append((n, t))
         self._batch_pixels += frame.width * frame.height
@@ -241,11 +251,14 @@ class _VPDQPart:
     def _hash(self) -> None:
         if self._pixels:
             # One core thread: the decode runs a part per worker thread, and they fill the cores.
-            hashes, qualities = _core.pdq_hash_many(self._pixels, 1)
-            self.out.extend(VPDQFrame(n, q, h.hex(), t) for (n, t), h, q in zip(self._meta, hashes, qualities))
+            names = self.sampler.names
+            hashes, qualities = _core.pdq_hash_many(self._pixels, 1, len(names) > 1)
+            for (n, t), h, q in zip(self._meta, hashes, qualities):
+                for name, bits in zip(names, h if len(names) > 1 else (h,)):
+                    self.out[name].append(VPDQFrame(n, q, bits.hex(), t))
             self._meta, self._pixels, self._batch_pixels = [], [], 0
 
-    def finish(self) -> List[VPDQFrame]:
+    def finish(self) -> Dict[str, List[VPDQFrame]]:
         self._hash()
         return self.out
 
@@ -300,8 +313,30 @@ class VPDQSignal(SignalType):
         return Stored(dumps(value))
 
     def computed_params(self, options: Dict[str, Any]) -> Dict[str, Any]:
-        """The sampling the frames were hashed at."""
+        """The sampling the frames were hashed at (0: every frame)."""
+        if options.get("animation") is not None:
+            return {"seconds_per_hash": 0.0 if _every_frame(options["animation"]) else 1.0}
         return {"seconds_per_hash": options.get("seconds_per_hash", 1.0)}
+
+    def from_animation(self, animation: Any, options: Dict[str, Any]) -> List[Tuple[str, List[VPDQFrame]]]:
+        """An animated image's frames, timed by its own delays: every one of a short animation (at most
+        ANIMATION_EVERY_FRAME_MAX frames), else the frame on screen at each whole second."""
+        names = DIHEDRAL_NAMES if options.get("dihedral") else DIHEDRAL_NAMES[:1]
+        out: Dict[str, List[VPDQFrame]] = {name: [] for name in names}
+        every, next_ms = _every_frame(animation), 0
+        batch: List[Any] = []
+        for frame in animation.frames():
+            end = round((frame.timestamp + frame.duration) * 1000)
+            if not every:
+                if end <= next_ms:
+                    continue  # off screen before the next whole second
+                next_ms = -(-end // 1000) * 1000
+            batch.append(frame)
+            if len(batch) >= _BATCH:
+                _hash_animation_frames(batch, names, out)
+                batch = []
+        _hash_animation_frames(batch, names, out)
+        return [(name, out[name]) for name in names]
 
     def from_stored(self, value: str, data: Optional[bytes]) -> List[VPDQFrame]:
         """Frames from the stored text lines."""
@@ -318,7 +353,12 @@ class VPDQSignal(SignalType):
     def video_sink(self, video: Any, options: Dict[str, Any]) -> VPDQSampler:
         """One frame per seconds_per_hash, hashed in the core."""
         return VPDQSampler(video.fps, options.get("seconds_per_hash", 1.0),
-                           options.get("max_frames", MAX_HASHED_FRAMES), options.get("trim_borders", False))
+                           options.get("max_frames", MAX_HASHED_FRAMES), options.get("trim_borders", False),
+                           as_displayed=self.as_displayed, dihedral=options.get("dihedral", False))
+
+    def sink_variants(self, sink: VPDQSampler) -> List[Tuple[str, List[VPDQFrame]]]:
+        """The plain frames, then (dihedral=True) the same frames rotated and flipped."""
+        return sink.variants()
 
     def index_codes(self, value: Sequence[VPDQFrame]) -> List[Code]:
         """Each unique frame hash once (as the reference matches them), with its quality, number and time."""
@@ -335,6 +375,19 @@ class VPDQSignal(SignalType):
         if not frames:
             return [], f"no frame of quality >= {min_quality}"
         return [Code(bytes.fromhex(f.hex), f.quality, f.frame_number, f.timestamp) for f in frames], None
+
+
+def _every_frame(animation: Any) -> bool:
+    return animation.frame_count <= ANIMATION_EVERY_FRAME_MAX
+
+
+def _hash_animation_frames(batch: List[Any], names: Sequence[str], out: Dict[str, List[VPDQFrame]]) -> None:
+    if not batch:
+        return
+    hashes, qualities = _core.pdq_hash_many([f.pixels for f in batch], 1, len(names) > 1)
+    for f, h, q in zip(batch, hashes, qualities):
+        for name, bits in zip(names, h if len(names) > 1 else (h,)):
+            out[name].append(VPDQFrame(f.index, q, bits.hex(), f.timestamp))
 
 
 VPDQ_SIGNAL = register(VPDQSignal())

@@ -120,7 +120,7 @@ class Matcher:
             if spec.kind == "hamming" and not spec.frames:
                 found = self._match_codes(signal, variants, view)
             elif spec.kind == "hamming":
-                found = self._match_frames(signal, variants[0][1], view)
+                found = self._match_frame_variants(signal, variants, view)
             elif spec.kind == "vector":
                 found = Matches(self._match_vector(signal, variants, view))
             else:
@@ -173,6 +173,19 @@ class Matcher:
         return Matches(sorted(out, key=lambda m: (m.distance, m.entry_id)))
 
     # ----- Hamming: a video's frames ----------------------------------------------------
+    def _match_frame_variants(self, signal: SignalType, variants: List[Tuple[str, Any]], view: BankView) -> Matches:
+        """Each variant's frames (rotated copies): per entry the variant that matched most; the plain one gates."""
+        found = self._match_frames(signal, variants[0][1], view)
+        if found.skipped or len(variants) == 1:
+            return found
+        best = {m.entry_id: m for m in found}
+        for variant, value in variants[1:]:
+            for m in self._match_frames(signal, value, view):
+                if m.entry_id not in best or (m.query_match_percent or 0) > (best[m.entry_id].query_match_percent or 0):
+                    best[m.entry_id] = replace(m, variant=variant)
+        ranked = sorted(best.values(), key=lambda m: (-(m.query_match_percent or 0), m.distance, m.entry_id))
+        return Matches(ranked, media_type="video")
+
     def _match_frames(self, signal: SignalType, value: Any, view: BankView) -> Matches:
         floor = int(view.widest(signal, "min_quality", lowest=True))
         codes, skipped = signal.query_codes(value, floor)
