@@ -13,17 +13,19 @@ from . import hash as hash_cmd
 DESCRIPTION = """\
 Perceptual image and video hash matching for trust & safety pipelines.
 
-Hash images (PDQ) and videos (vPDQ, TMK+PDQF, MD5/SHA-256), keep known hashes in a
-database (SQLite), import and export the hash lists the field exchanges (JSON Lines, CSV,
-'format value' lines, vPDQ text, .tmk), match uploads against it, and scan whole
-directories or buckets (every core, or a Dask cluster) with resumable results.
+Hash images (PDQ; animated GIF/APNG/WebP, HEIC and AVIF too) and videos (vPDQ, TMK+PDQF,
+MD5/SHA-256), keep known hashes in banks of a database (a SQLite file, or PostgreSQL for a
+shared one), import and export the hash lists the field exchanges (JSON Lines, CSV, 'format
+value' lines, vPDQ text, .tmk), match uploads against it, and scan whole directories or
+buckets (every core, or a Dask cluster) with resumable results.
 """
 
 EPILOG = """\
 examples:
   hashmatch demo                                  match copies against the bundled synthetic images
   hashmatch db add known.db known/*.jpg clip.mp4  hash files into a database (creates it)
-  hashmatch db import known.db list.csv           import a hash list (creates the database)
+  hashmatch db import known.db list.csv --bank ncmec   import a hash list into a bank (creates the database)
+  hashmatch db bank list known.db                 the banks, their switches and thresholds
   hashmatch match known.db upload.jpg --json      match uploads (the database must exist)
   hashmatch scan uploads/ --db known.db --out results.jsonl
 """
