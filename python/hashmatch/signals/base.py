@@ -233,6 +233,10 @@ class SignalType:
         """The binary codes a stored value contributes to its Hamming space."""
         raise NotImplementedError
 
+    def stored_codes(self, value: str, data: Optional[bytes]) -> List[Code]:
+        """The index codes of a value as the database keeps it (a signal may skip building its value type)."""
+        return self.index_codes(self.from_stored(value, data))
+
     def query_codes(self, value: Any, min_quality: int) -> Tuple[List[Code], Optional[str]]:
         """The codes a query value looks up, and why it is not looked up (a quality gate) or None."""
         codes = self.index_codes(value)
@@ -336,6 +340,9 @@ def _load_plugins() -> None:
 
 def get(name: str) -> SignalType:
     """The signal type registered under `name`; HashFormatError listing the known names otherwise."""
+    found = _REGISTRY.get(name)  # the common case, once per row of a bulk import: the exact name
+    if found is not None:
+        return found
     if not isinstance(name, str):
         raise HashFormatError(f"format name must be a str, not {type(name).__name__}")
     key = name.strip().lower()

@@ -32,11 +32,14 @@ def index_rows(fp: Fingerprint) -> IndexRows:
     if spec is None or spec.kind == "exact" or not signal.matchable:
         return IndexRows()
     try:
+        if spec.kind == "hamming":
+            codes = signal.stored_codes(fp.value, fp.data)
+            if spec.bits != CODE_BYTES * 8 or any(len(c.bits) != CODE_BYTES for c in codes):
+                codes = [_padded(c, spec.bits) for c in codes]
+            return IndexRows(spec.space, tuple(codes))
         value = signal.from_stored(fp.value, fp.data)
-    except HashFormatError as e:
+    except (HashFormatError, ValueError) as e:
         raise HashFormatError(f"{fp.format} fingerprint: {e}") from None
-    if spec.kind == "hamming":
-        return IndexRows(spec.space, tuple(_padded(c, spec.bits) for c in signal.index_codes(value)))
     vector = np.asarray(signal.index_vector(value), np.float32).reshape(-1)
     if vector.shape[0] != spec.dim:
         raise HashFormatError(f"{fp.format} vector has {vector.shape[0]} values, its index holds {spec.dim}")
