@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import hashmatch
-from hashmatch.errors import HashmatchError, InvalidInputError, MediaNotFoundError
+from hashmatch.errors import DatabaseNotFoundError, HashmatchError, InvalidInputError, MediaNotFoundError
 from hashmatch.scan import read_results
 from hashmatch.scan.results import ResultsWriter
 
@@ -175,6 +175,25 @@ def test_scan_against_postgresql_gives_the_same_rows(bucket, reference, pg_clust
                 for rel, row in _without_messages(rows).items()}
 
     assert comparable(rows) == comparable(reference)
+
+
+def test_scan_against_a_missing_postgresql_database_fails_and_creates_nothing(bucket, pg_cluster, tmp_path):
+    url = pg_cluster.url("no_such_scan_db")
+    with pytest.raises(DatabaseNotFoundError):
+        hashmatch.scan(bucket.root, url, tmp_path / "r.jsonl", workers=1, max_pixels=MAX_PIXELS)
+    assert not (tmp_path / "r.jsonl").exists(), "no results file for a scan that could not open its database"
+    with pytest.raises(DatabaseNotFoundError):  # and the failed scan did not create it
+        hashmatch.HashDB(url, read_only=True)
+
+
+def test_read_only_postgresql_database_refuses_writes(bucket, pg_cluster):
+    url = pg_cluster.new_database()
+    with hashmatch.HashDB(bucket.db, read_only=True) as source, hashmatch.HashDB(url) as db:
+        db.merge_records(source.records())
+    with hashmatch.HashDB(url, read_only=True) as db:
+        assert len(db.match(bucket.root / "images/0/00000.png")) == 1
+        with pytest.raises(InvalidInputError, match="read_only"):
+            db.add(bucket.root / "images/1/00001.jpg")
 
 
 def test_memory_bucket_to_parquet(bucket, reference, tmp_path):
