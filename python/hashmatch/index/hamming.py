@@ -185,7 +185,11 @@ class HammingIndex:
 
     def apply_delta(self, adds: Optional[Tuple[Any, Any]] = None, removes: Any = None, *,
                     tag: Optional[int] = None) -> int:
-        """Remove then add ((codes, ids)); the state then carries `tag` (saved by merges); returns codes removed."""
+        """Remove then add ((codes, ids)); the state then carries `tag` (merges save only tagged states).
+
+        Returns how many codes were removed. `tag` is the caller's name for the state reached (a
+        store's generation); a call without one leaves the state untagged.
+        """
         removed_ids = _ids(removes) if removes is not None else np.zeros(0, np.int64)
         if adds is not None:
             codes_arr, ids_arr = _codes(adds[0], "codes"), _ids(adds[1])
@@ -385,7 +389,8 @@ class HammingIndex:
         return tag if version in (1, 2) else None
 
     def _maybe_merge_locked(self) -> None:
-        if not self._merges or self._file is None or self._merge_thread is not None:
+        # Only a tagged state is merged: between the calls of one catch-up the state is partial.
+        if not self._merges or self._file is None or self._merge_thread is not None or self._tag is None:
             return
         if len(self._core) < max(HAMMING_MERGE_MIN_ROWS, self._segs.rows // HAMMING_MERGE_FRACTION):
             return
