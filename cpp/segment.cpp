@@ -362,6 +362,7 @@ void knn_all(const std::vector<SegmentRef>& segments, const Index& delta, const 
       for (const SegmentRef& s : segments) s.segment->search(q, radius, s.dead, hits);
       for (std::size_t j = 0; j < kk; ++j)
         if (di[i * kk + j] >= 0 && dd[i * kk + j] <= radius) hits.push_back({dd[i * kk + j], di[i * kk + j]});
+      sort_unique_hits(hits);  // a code found through several tables counts once
       if (hits.size() >= kk) {
         done = true;
         break;

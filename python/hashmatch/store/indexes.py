@@ -83,6 +83,13 @@ class DerivedIndexes:
         if generation != self.generation + changes or not self.hamming:
             self.refresh_locked()
             return
+        try:
+            self._apply(new_rows, removed_row_ids, generation)
+        except IndexCorruptError:  # the opened file failed its background check: the rows are the truth
+            self._rebuild(generation)
+
+    def _apply(self, new_rows: Dict[str, List[Tuple[int, bytes]]], removed_row_ids: List[int],
+               generation: int) -> None:
         removed = np.array(removed_row_ids, np.int64)
         for ix in self.hamming.values():
             ix.apply_delta(removes=removed)
@@ -93,7 +100,6 @@ class DerivedIndexes:
                 self.hamming.setdefault(space, HammingIndex()).apply_delta(adds=(codes, ids))
                 self.max_row_id = max(self.max_row_id, int(ids.max()))
         self._reached(generation)
-        self.dirty = True
 
     def refresh_if_changed(self) -> None:
         """Catch up with writes made through other connections (one cheap query when there are none)."""
@@ -111,7 +117,10 @@ class DerivedIndexes:
             if loaded is None:
                 self._rebuild(generation)
                 return
-        self._catch_up(generation)
+        try:
+            self._catch_up(generation)
+        except IndexCorruptError:
+            self._rebuild(generation)
 
     def _load_saved(self, generation: int) -> Optional[int]:
         """Open the saved indexes if they are this database's, at `generation` or before; their generation."""
