@@ -335,6 +335,20 @@ class HammingIndex:
         else:
             fmt.write_file(path, source, [(codes, ids)] if len(ids) else [], tag, max_id)
 
+    @staticmethod
+    def build(path: PathLike, codes: Any, ids: Any, *, tag: Optional[int] = None, threads: Optional[int] = None) -> None:
+        """Write a saved index (one segment) straight from (n, 32) codes and unique ids, without an index in memory."""
+        codes_arr, ids_arr = _codes(codes, "codes"), _ids(ids)
+        if len(ids_arr) != len(codes_arr):
+            raise InvalidInputError(f"ids must have one id per code: {len(codes_arr)} codes, {len(ids_arr)} ids")
+        if tag is not None:
+            tag = _int(tag, "tag", -(2 ** 63), 2 ** 63 - 1)
+        try:
+            fmt.write_file(path, [], [(codes_arr, ids_arr)], tag, int(ids_arr.max()) if len(ids_arr) else -1,
+                           _threads(threads))
+        except ValueError as exc:
+            raise InvalidInputError(f"ids: {exc}") from None
+
     @classmethod
     def open(cls, path: PathLike, *, merges: bool = False, **knobs: Any) -> "HammingIndex":
         """The index saved at path, mapped and searched in place (format 1 is read into memory).
