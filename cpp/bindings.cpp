@@ -604,23 +604,28 @@ class PySegments {
   py::list keep_;  // the buffers the segments point into
 };
 
-std::size_t segment_bytes(std::size_t n, std::int64_t id_min, std::int64_t id_max, int substrings) {
-  return static_cast<std::size_t>(hh::plan_segment(n, id_min, id_max, substrings).bytes);
-}
-
-void build_segment(const CodesArray& codes, const IdsArray& ids, int substrings, const py::buffer& out, int threads) {
+std::size_t check_rows(const CodesArray& codes, const IdsArray& ids) {
   const std::size_t n = code_rows(codes, "codes");
   if (ids.ndim() != 1 || static_cast<std::size_t>(ids.shape(0)) != n)
     throw py::value_error("ids must be a 1-D int64 array with one id per code");
-  const py::buffer_info info = out.request(true);
-  const std::int64_t* id = ids.data();
-  const std::int64_t lo = n ? *std::min_element(id, id + n) : 0, hi = n ? *std::max_element(id, id + n) : 0;
-  const hh::SegmentHeader plan = hh::plan_segment(n, lo, hi, substrings);
-  if (static_cast<std::size_t>(info.size * info.itemsize) != plan.bytes)
-    throw py::value_error("out must be segment_bytes(...) bytes");
-  if (reinterpret_cast<std::uintptr_t>(info.ptr) % 8) throw py::value_error("out must be 8-byte aligned");
+  return n;
+}
+
+std::size_t segment_bytes(const CodesArray& codes, const IdsArray& ids, int substrings, int threads) {
+  const std::size_t n = check_rows(codes, ids);
   py::gil_scoped_release release;
-  hh::build_segment(codes.data(), id, n, plan, static_cast<std::uint8_t*>(info.ptr), threads);
+  return static_cast<std::size_t>(hh::plan_segment(codes.data(), ids.data(), n, substrings, threads).bytes);
+}
+
+void build_segment(const CodesArray& codes, const IdsArray& ids, int substrings, const py::buffer& out, int threads) {
+  const std::size_t n = check_rows(codes, ids);
+  const py::buffer_info info = out.request(true);
+  if (reinterpret_cast<std::uintptr_t>(info.ptr) % 8) throw py::value_error("out must be 8-byte aligned");
+  const std::size_t out_bytes = static_cast<std::size_t>(info.size * info.itemsize);
+  py::gil_scoped_release release;
+  const hh::SegmentHeader plan = hh::plan_segment(codes.data(), ids.data(), n, substrings, threads);
+  if (out_bytes != plan.bytes) throw std::invalid_argument("out must be segment_bytes(...) bytes");
+  hh::build_segment(codes.data(), ids.data(), n, plan, static_cast<std::uint8_t*>(info.ptr), threads);
 }
 
 void bind_hamming(py::module_& m) {
@@ -643,8 +648,8 @@ void bind_hamming(py::module_& m) {
       .def_property_readonly("substrings", &PyHammingIndex::substrings)
       .def("probes_at", &PyHammingIndex::probes_at, py::arg("radius"), "Whether a search at radius uses the tables.")
       .def("memory_bytes", &PyHammingIndex::memory_bytes, "Bytes held by the index's arrays.");
-  m.def("segment_bytes", &segment_bytes, py::arg("n"), py::arg("id_min"), py::arg("id_max"), py::arg("substrings") = 0,
-        "Bytes of a segment of n codes with ids in [id_min, id_max].");
+  m.def("segment_bytes", &segment_bytes, py::arg("codes"), py::arg("ids"), py::arg("substrings") = 0,
+        py::arg("threads") = 0, "Bytes of the segment of these codes and ids.");
   m.def("build_segment", &build_segment, py::arg("codes"), py::arg("ids"), py::arg("substrings"), py::arg("out"),
         py::arg("threads") = 0, "Write a segment of these codes and unique ids into the writable buffer out.");
   py::class_<PySegments>(m, "HammingSegments", "Immutable index segments in caller buffers, with dead-row bitmaps.")

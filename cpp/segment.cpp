@@ -34,16 +34,64 @@ bool less_hit(const Hit& a, const Hit& b) { return a.distance != b.distance ? a.
 
 }  // namespace
 
-SegmentHeader plan_segment(std::size_t n, std::int64_t id_min, std::int64_t id_max, int substrings) {
+std::uint64_t dir_bytes(std::uint32_t width, std::uint32_t kind) {
+  const std::uint64_t buckets = std::uint64_t{1} << width;
+  if (kind == 0) return (buckets + 1) * 4;
+  return (buckets / kDirBlock + 1) * 4 + buckets * 2;
+}
+
+namespace {
+// Bucket sizes of table tab over n codes (32-byte rows at stride bytes).
+std::vector<std::uint32_t> bucket_counts(const std::uint8_t* codes, std::size_t n, const SegmentTableInfo& tab) {
+  std::vector<std::uint32_t> counts(std::size_t{1} << tab.width, 0);
+  std::uint64_t w[kWords];
+  for (std::size_t i = 0; i < n; ++i) {
+    std::memcpy(w, codes + i * kBytes, kBytes);
+    ++counts[detail::substring(w, static_cast<int>(tab.start), tab.width)];
+  }
+  return counts;
+}
+
+bool compressible(const std::vector<std::uint32_t>& counts) {
+  for (std::size_t b = 0; b < counts.size(); b += kDirBlock) {
+    std::uint64_t span = 0;
+    for (std::size_t j = 0; j < kDirBlock; ++j) span += counts[b + j];
+    if (span >= 65536) return false;
+  }
+  return true;
+}
+
+// Bucket starts (buckets + 1 entries) encoded as the table's directory kind.
+void write_dir(const std::vector<std::uint32_t>& starts, const SegmentTableInfo& tab, std::uint8_t* out) {
+  const std::size_t buckets = std::size_t{1} << tab.width;
+  if (tab.dir_kind == 0) {
+    std::memcpy(out + tab.dir_off, starts.data(), (buckets + 1) * 4);
+    return;
+  }
+  auto* base = reinterpret_cast<std::uint32_t*>(out + tab.dir_off);
+  auto* rel = reinterpret_cast<std::uint16_t*>(out + tab.dir_off + (buckets / kDirBlock + 1) * 4);
+  for (std::size_t b = 0; b <= buckets; b += kDirBlock) base[b / kDirBlock] = starts[b];
+  for (std::size_t b = 0; b < buckets; ++b) rel[b] = static_cast<std::uint16_t>(starts[b] - base[b / kDirBlock]);
+}
+
+std::vector<std::uint32_t> starts_of(const std::vector<std::uint32_t>& counts) {
+  std::vector<std::uint32_t> starts(counts.size() + 1, 0);
+  for (std::size_t b = 0; b < counts.size(); ++b) starts[b + 1] = starts[b] + counts[b];
+  return starts;
+}
+}  // namespace
+
+SegmentHeader plan_segment(const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, int substrings,
+                           int threads) {
   if (n >= std::numeric_limits<std::uint32_t>::max()) throw std::length_error("a segment holds fewer than 2^32 codes");
+  const std::int64_t id_min = n ? *std::min_element(ids, ids + n) : 0, id_max = n ? *std::max_element(ids, ids + n) : 0;
   SegmentHeader h;
   std::memset(&h, 0, sizeof h);
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.rows = n;
   h.row_bytes = n < (std::size_t{1} << 24) ? 3 : 4;
-  const bool narrow_ids = n == 0 || (id_max >= id_min && static_cast<std::uint64_t>(id_max) -
-                                                                 static_cast<std::uint64_t>(id_min) <
-                                                             (std::uint64_t{1} << 32));
+  const bool narrow_ids = n == 0 || static_cast<std::uint64_t>(id_max) - static_cast<std::uint64_t>(id_min) <
+                                        (std::uint64_t{1} << 32);
   h.id_bytes = narrow_ids ? 4 : 8;
   h.id_base = narrow_ids && n ? id_min : 0;
   // As Index::rebuild: directories capped at 4x a row list, widths of at most 30 bits.
@@ -53,6 +101,17 @@ SegmentHeader plan_segment(std::size_t n, std::int64_t id_min, std::int64_t id_m
   m = std::clamp(m, 8, kMaxSegmentTables);
   h.tables = static_cast<std::uint32_t>(m);
   const int narrow = kBits / m, wide_count = kBits % m;
+  std::uint32_t start = 0;
+  for (int t = 0; t < m; ++t) {
+    h.table[t].start = start;
+    h.table[t].width = static_cast<std::uint16_t>(narrow + (t < wide_count ? 1 : 0));
+    start += h.table[t].width;
+  }
+  // Compressed directories where every block of 16 buckets holds fewer than 65,536 rows
+  // (near-duplicates can pile more into one bucket).
+  parallel_for(static_cast<std::size_t>(m), threads, [&](std::size_t t) {
+    h.table[t].dir_kind = compressible(bucket_counts(codes, n, h.table[t])) ? 1 : 0;
+  });
   std::uint64_t off = kSegmentHeaderBytes;
   h.codes_off = off;
   off = align64(off + n * kBytes);
@@ -60,14 +119,10 @@ SegmentHeader plan_segment(std::size_t n, std::int64_t id_min, std::int64_t id_m
   off = align64(off + n * h.id_bytes);
   h.perm_off = off;
   off = align64(off + n * h.row_bytes + kListPad);
-  std::uint32_t start = 0;
   for (int t = 0; t < m; ++t) {
     SegmentTableInfo& tab = h.table[t];
-    tab.start = start;
-    tab.width = static_cast<std::uint32_t>(narrow + (t < wide_count ? 1 : 0));
-    start += tab.width;
     tab.dir_off = off;
-    off = align64(off + ((std::uint64_t{1} << tab.width) + 1) * 4);
+    off = align64(off + dir_bytes(tab.width, tab.dir_kind));
     if (t > 0) {
       tab.rows_off = off;
       off = align64(off + n * h.row_bytes + kListPad);
@@ -86,21 +141,14 @@ void build_segment(const std::uint8_t* codes, const std::int64_t* ids, std::size
   const std::uint32_t rb = plan.row_bytes;
   // Rows ordered by table 0's substring (a counting sort, stable): its directory is its index.
   const SegmentTableInfo& t0 = plan.table[0];
-  auto* dir0 = reinterpret_cast<std::uint32_t*>(out + t0.dir_off);
-  const std::size_t buckets0 = std::size_t{1} << t0.width;
   std::vector<std::uint32_t> order(n);
   {
-    std::vector<std::uint32_t> fill(buckets0 + 1, 0);
+    std::vector<std::uint32_t> fill = starts_of(bucket_counts(codes, n, t0));
+    write_dir(fill, t0, out);
     std::uint64_t w[kWords];
     for (std::size_t i = 0; i < n; ++i) {
       std::memcpy(w, codes + i * kBytes, kBytes);
-      ++fill[detail::substring(w, t0.start, t0.width) + 1];
-    }
-    for (std::size_t b = 0; b < buckets0; ++b) fill[b + 1] += fill[b];
-    std::memcpy(dir0, fill.data(), (buckets0 + 1) * 4);
-    for (std::size_t i = 0; i < n; ++i) {
-      std::memcpy(w, codes + i * kBytes, kBytes);
-      order[fill[detail::substring(w, t0.start, t0.width)]++] = static_cast<std::uint32_t>(i);
+      order[fill[detail::substring(w, static_cast<int>(t0.start), t0.width)]++] = static_cast<std::uint32_t>(i);
     }
   }
   std::vector<std::int64_t> new_ids(n);
@@ -129,13 +177,11 @@ void build_segment(const std::uint8_t* codes, const std::int64_t* ids, std::size
   }
   parallel_for(plan.tables - 1, threads, [&](std::size_t i) {
     const SegmentTableInfo& tab = plan.table[i + 1];
-    const std::size_t buckets = std::size_t{1} << tab.width;
-    auto* dir = reinterpret_cast<std::uint32_t*>(out + tab.dir_off);
-    for (std::size_t r = 0; r < n; ++r) ++dir[detail::substring(out_codes + r * kWords, tab.start, tab.width) + 1];
-    for (std::size_t b = 0; b < buckets; ++b) dir[b + 1] += dir[b];
-    std::vector<std::uint32_t> fill(dir, dir + buckets);
+    std::vector<std::uint32_t> fill =
+        starts_of(bucket_counts(reinterpret_cast<const std::uint8_t*>(out_codes), n, tab));
+    write_dir(fill, tab, out);
     for (std::size_t r = 0; r < n; ++r)
-      put_row(out + tab.rows_off, fill[detail::substring(out_codes + r * kWords, tab.start, tab.width)]++,
+      put_row(out + tab.rows_off, fill[detail::substring(out_codes + r * kWords, static_cast<int>(tab.start), tab.width)]++,
               static_cast<std::uint32_t>(r), rb);
   });
 }
@@ -173,9 +219,9 @@ Segment::Segment(const std::uint8_t* data, std::size_t bytes, const Options& opt
   std::uint32_t start = 0;
   for (std::uint32_t t = 0; t < h_.tables; ++t) {
     const SegmentTableInfo& tab = h_.table[t];
-    if (tab.start != start || tab.width < 1 || tab.width > 30) bad("table substrings");
+    if (tab.start != start || tab.width < 8 || tab.width > 30 || tab.dir_kind > 1) bad("table substrings");
     start += tab.width;
-    fits(tab.dir_off, ((std::uint64_t{1} << tab.width) + 1) * 4, 4);
+    fits(tab.dir_off, dir_bytes(tab.width, tab.dir_kind), 4);
     if (t == 0 && tab.rows_off != 0) bad("table 0 has a row list");
     if (t > 0) fits(tab.rows_off, rows_ * h_.row_bytes + kListPad, 1);
   }
@@ -216,11 +262,29 @@ bool Segment::find(std::int64_t id, std::uint32_t* row) const {
   return true;
 }
 
+const std::uint8_t* Segment::dir_entry(std::size_t t, std::uint32_t key) const {
+  const SegmentTableInfo& tab = h_.table[t];
+  if (tab.dir_kind == 0) return data_ + tab.dir_off + std::size_t{key} * 4;
+  return data_ + tab.dir_off + ((std::size_t{1} << tab.width) / kDirBlock + 1) * 4 + std::size_t{key} * 2;
+}
+
 void Segment::bucket(std::size_t t, std::uint32_t key, std::uint32_t* begin, std::uint32_t* end) const {
-  const auto* dir = reinterpret_cast<const std::uint32_t*>(data_ + h_.table[t].dir_off);
-  const std::uint32_t e = std::min<std::uint32_t>(dir[key + 1], static_cast<std::uint32_t>(rows_));
-  *end = e;
-  *begin = std::min(dir[key], e);
+  const SegmentTableInfo& tab = h_.table[t];
+  std::uint32_t b, e;
+  if (tab.dir_kind == 0) {
+    const auto* dir = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off);
+    b = dir[key];
+    e = dir[key + 1];
+  } else {
+    const auto* base = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off);
+    const auto* rel = reinterpret_cast<const std::uint16_t*>(dir_entry(t, 0));
+    b = base[key / kDirBlock] + rel[key];
+    const std::uint32_t next = key + 1;
+    e = next % kDirBlock == 0 ? base[next / kDirBlock] : base[key / kDirBlock] + rel[next];
+  }
+  const std::uint32_t n = static_cast<std::uint32_t>(rows_);
+  *end = std::min(e, n);
+  *begin = std::min(b, *end);
 }
 
 int Segment::table_radius(std::size_t t, int radius) const {
@@ -269,7 +333,7 @@ void Segment::search(const std::uint64_t* q, int radius, const std::uint64_t* de
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i + kAhead < keys.size()) {
       const std::uint64_t k = keys[i + kAhead];
-      __builtin_prefetch(data_ + h_.table[k >> 32].dir_off + (k & 0xffffffffu) * 4);
+      __builtin_prefetch(dir_entry(k >> 32, static_cast<std::uint32_t>(k)));
     }
     std::uint32_t begin, end;
     const auto t = static_cast<std::uint32_t>(keys[i] >> 32);

@@ -320,3 +320,22 @@ def test_the_store_opens_its_saved_index_by_mmap_and_rebuilds_a_damaged_one(tmp_
         assert not db.indexes.hamming["pdq"].damaged() and db.indexes.hamming["pdq"].segments == 0  # rebuilt
     assert HammingIndex.load(index_file) is not None  # closing saved the rebuilt index, intact
     os.remove(index_file)
+
+
+def test_buckets_too_full_to_compress_keep_plain_directories(tmp_path):
+    # 70,000 copies of one code put 70,000 rows in one bucket of every table: past what a
+    # compressed directory block (uint16 offsets) holds, so those tables keep uint32 ones.
+    rng = np.random.default_rng(16)
+    one = synthetic.uniform(1, 17)
+    base = np.concatenate([np.repeat(one, 70000, axis=0), synthetic.uniform(5000, 18),
+                           synthetic.flip(np.repeat(one, 300, axis=0), rng.uniform(1, 30, 300), rng)])
+    ids = rng.permutation(len(base)).astype(np.int64) * 11
+    path = tmp_path / "ix"
+    HammingIndex.build(path, base, ids)
+    index = HammingIndex.open(path, **KNOBS)
+    index.verify()
+    truth = Truth()
+    truth.add(base, ids)
+    queries = np.concatenate([one, synthetic.queries(base, 10, 19)])
+    for radius in (0, 12, 31):
+        assert as_lists(index.range_search(queries, radius)) == truth.range_search(queries, radius)

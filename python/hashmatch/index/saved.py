@@ -188,8 +188,7 @@ def write_file(path: PathLike, copies: Sequence[Copy], builds: Sequence[Build], 
     for seg, _, _ in copies:
         parts.append(("copy", seg, int.from_bytes(bytes(seg[8:16]), "little")))  # SegmentHeader.bytes
     for codes, ids in builds:
-        lo, hi = (int(ids.min()), int(ids.max())) if len(ids) else (0, 0)
-        parts.append(("build", (codes, ids), int(_core.segment_bytes(len(ids), lo, hi, 0))))
+        parts.append(("build", (codes, ids), int(_core.segment_bytes(codes, ids, 0, threads))))
     if len(parts) > MAX_SEGMENTS:
         raise ValueError(f"at most {MAX_SEGMENTS} segments in one file")
     at, layout = HEADER_BYTES, []
