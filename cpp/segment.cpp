@@ -17,7 +17,7 @@ namespace {
 
 constexpr char kMagic[8] = {'H', 'M', 'S', 'E', 'G', '0', '0', '1'};
 constexpr std::size_t kAhead = 16;  // prefetch distance, as in hamming.cpp
-constexpr std::size_t kListPad = 8;  // a 3-byte row list is read 4 bytes at a time
+constexpr std::size_t kListPad = 8;  // a packed row number is read 8 bytes at a time
 
 std::uint64_t align64(std::uint64_t x) { return (x + 63) / 64 * 64; }
 
@@ -26,8 +26,22 @@ cpu::Isa kernel_cap(const Options& o) {
   return lower ? cpu::Isa::kPopcnt : o.isa;
 }
 
-void put_row(std::uint8_t* list, std::size_t i, std::uint32_t row, std::uint32_t row_bytes) {
-  std::memcpy(list + i * row_bytes, &row, row_bytes);  // little-endian: the low bytes first
+// Bytes of a packed list of n row numbers of `bits` bits, with its padding.
+std::uint64_t list_bytes(std::uint64_t n, std::uint32_t bits) { return (n * bits + 7) / 8 + kListPad; }
+
+// ORs row number i into a zeroed packed list (little-endian bit order).
+void put_row(std::uint8_t* list, std::size_t i, std::uint32_t row, std::uint32_t bits) {
+  const std::size_t bit = i * bits;
+  std::uint64_t v;
+  std::memcpy(&v, list + (bit >> 3), 8);
+  v |= std::uint64_t{row} << (bit & 7);
+  std::memcpy(list + (bit >> 3), &v, 8);
+}
+
+std::uint32_t bits_for(std::size_t n) {
+  std::uint32_t bits = 1;
+  while (bits < 32 && (std::uint64_t{1} << bits) < n) ++bits;
+  return bits;
 }
 
 bool less_hit(const Hit& a, const Hit& b) { return a.distance != b.distance ? a.distance < b.distance : a.id < b.id; }
@@ -37,7 +51,7 @@ bool less_hit(const Hit& a, const Hit& b) { return a.distance != b.distance ? a.
 std::uint64_t dir_bytes(std::uint32_t width, std::uint32_t kind) {
   const std::uint64_t buckets = std::uint64_t{1} << width;
   if (kind == 0) return (buckets + 1) * 4;
-  return (buckets / kDirBlock + 1) * 4 + buckets * 2;
+  return (buckets / kDirBlock + 1) * 4 + buckets * (kind == 1 ? 2 : 1);
 }
 
 namespace {
@@ -52,13 +66,15 @@ std::vector<std::uint32_t> bucket_counts(const std::uint8_t* codes, std::size_t 
   return counts;
 }
 
-bool compressible(const std::vector<std::uint32_t>& counts) {
+// The narrowest directory kind these bucket sizes allow.
+std::uint16_t dir_kind_for(const std::vector<std::uint32_t>& counts) {
+  std::uint64_t widest = 0;
   for (std::size_t b = 0; b < counts.size(); b += kDirBlock) {
     std::uint64_t span = 0;
     for (std::size_t j = 0; j < kDirBlock; ++j) span += counts[b + j];
-    if (span >= 65536) return false;
+    widest = std::max(widest, span);
   }
-  return true;
+  return widest < 256 ? 2 : widest < 65536 ? 1 : 0;
 }
 
 // Bucket starts (buckets + 1 entries) encoded as the table's directory kind.
@@ -69,9 +85,17 @@ void write_dir(const std::vector<std::uint32_t>& starts, const SegmentTableInfo&
     return;
   }
   auto* base = reinterpret_cast<std::uint32_t*>(out + tab.dir_off);
-  auto* rel = reinterpret_cast<std::uint16_t*>(out + tab.dir_off + (buckets / kDirBlock + 1) * 4);
+  std::uint8_t* rel = out + tab.dir_off + (buckets / kDirBlock + 1) * 4;
   for (std::size_t b = 0; b <= buckets; b += kDirBlock) base[b / kDirBlock] = starts[b];
-  for (std::size_t b = 0; b < buckets; ++b) rel[b] = static_cast<std::uint16_t>(starts[b] - base[b / kDirBlock]);
+  for (std::size_t b = 0; b < buckets; ++b) {
+    const std::uint32_t v = starts[b] - base[b / kDirBlock];
+    if (tab.dir_kind == 2) {
+      rel[b] = static_cast<std::uint8_t>(v);
+    } else {
+      const auto v16 = static_cast<std::uint16_t>(v);
+      std::memcpy(rel + b * 2, &v16, 2);
+    }
+  }
 }
 
 std::vector<std::uint32_t> starts_of(const std::vector<std::uint32_t>& counts) {
@@ -89,7 +113,7 @@ SegmentHeader plan_segment(const std::uint8_t* codes, const std::int64_t* ids, s
   std::memset(&h, 0, sizeof h);
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.rows = n;
-  h.row_bytes = n < (std::size_t{1} << 24) ? 3 : 4;
+  h.row_bits = bits_for(n);
   const bool narrow_ids = n == 0 || static_cast<std::uint64_t>(id_max) - static_cast<std::uint64_t>(id_min) <
                                         (std::uint64_t{1} << 32);
   h.id_bytes = narrow_ids ? 4 : 8;
@@ -110,7 +134,7 @@ SegmentHeader plan_segment(const std::uint8_t* codes, const std::int64_t* ids, s
   // Compressed directories where every block of 16 buckets holds fewer than 65,536 rows
   // (near-duplicates can pile more into one bucket).
   parallel_for(static_cast<std::size_t>(m), threads, [&](std::size_t t) {
-    h.table[t].dir_kind = compressible(bucket_counts(codes, n, h.table[t])) ? 1 : 0;
+    h.table[t].dir_kind = dir_kind_for(bucket_counts(codes, n, h.table[t]));
   });
   std::uint64_t off = kSegmentHeaderBytes;
   h.codes_off = off;
@@ -118,14 +142,14 @@ SegmentHeader plan_segment(const std::uint8_t* codes, const std::int64_t* ids, s
   h.ids_off = off;
   off = align64(off + n * h.id_bytes);
   h.perm_off = off;
-  off = align64(off + n * h.row_bytes + kListPad);
+  off = align64(off + list_bytes(n, h.row_bits));
   for (int t = 0; t < m; ++t) {
     SegmentTableInfo& tab = h.table[t];
     tab.dir_off = off;
     off = align64(off + dir_bytes(tab.width, tab.dir_kind));
     if (t > 0) {
       tab.rows_off = off;
-      off = align64(off + n * h.row_bytes + kListPad);
+      off = align64(off + list_bytes(n, h.row_bits));
     }
   }
   h.bytes = off;
@@ -138,7 +162,7 @@ void build_segment(const std::uint8_t* codes, const std::int64_t* ids, std::size
   std::memset(out, 0, plan.bytes);
   std::memcpy(out, &plan, sizeof plan);
   auto* out_codes = reinterpret_cast<std::uint64_t*>(out + plan.codes_off);
-  const std::uint32_t rb = plan.row_bytes;
+  const std::uint32_t rb = plan.row_bits;
   // Rows ordered by table 0's substring (a counting sort, stable): its directory is its index.
   const SegmentTableInfo& t0 = plan.table[0];
   std::vector<std::uint32_t> order(n);
@@ -205,9 +229,9 @@ Segment::Segment(const std::uint8_t* data, std::size_t bytes, const Options& opt
   if (std::memcmp(h_.magic, kMagic, sizeof kMagic) != 0) bad("bad magic");
   if (h_.bytes != bytes) bad("size " + std::to_string(bytes) + " differs from its header's " + std::to_string(h_.bytes));
   if (h_.tables < 1 || h_.tables > kMaxSegmentTables) bad("table count");
-  if (h_.row_bytes != 3 && h_.row_bytes != 4) bad("row width");
+  if (h_.row_bits < 1 || h_.row_bits > 32) bad("row width");
   if (h_.id_bytes != 4 && h_.id_bytes != 8) bad("id width");
-  if (h_.rows >= std::numeric_limits<std::uint32_t>::max() || (h_.row_bytes == 3 && h_.rows >= (1u << 24)))
+  if (h_.rows >= std::numeric_limits<std::uint32_t>::max() || h_.rows > (std::uint64_t{1} << h_.row_bits))
     bad("row count");
   rows_ = static_cast<std::size_t>(h_.rows);
   auto fits = [&](std::uint64_t off, std::uint64_t len, std::uint64_t align) {
@@ -215,15 +239,15 @@ Segment::Segment(const std::uint8_t* data, std::size_t bytes, const Options& opt
   };
   fits(h_.codes_off, rows_ * kBytes, 8);
   fits(h_.ids_off, rows_ * h_.id_bytes, h_.id_bytes);
-  fits(h_.perm_off, rows_ * h_.row_bytes + kListPad, 1);
+  fits(h_.perm_off, list_bytes(rows_, h_.row_bits), 1);
   std::uint32_t start = 0;
   for (std::uint32_t t = 0; t < h_.tables; ++t) {
     const SegmentTableInfo& tab = h_.table[t];
-    if (tab.start != start || tab.width < 8 || tab.width > 30 || tab.dir_kind > 1) bad("table substrings");
+    if (tab.start != start || tab.width < 8 || tab.width > 30 || tab.dir_kind > 2) bad("table substrings");
     start += tab.width;
     fits(tab.dir_off, dir_bytes(tab.width, tab.dir_kind), 4);
     if (t == 0 && tab.rows_off != 0) bad("table 0 has a row list");
-    if (t > 0) fits(tab.rows_off, rows_ * h_.row_bytes + kListPad, 1);
+    if (t > 0) fits(tab.rows_off, list_bytes(rows_, h_.row_bits), 1);
   }
   if (start != kBits) bad("substrings do not cover the 256 bits");
   codes_ = reinterpret_cast<const std::uint64_t*>(data + h_.codes_off);
@@ -241,9 +265,10 @@ std::int64_t Segment::id(std::uint32_t row) const {
 }
 
 std::uint32_t Segment::row_at(const std::uint8_t* list, std::size_t i) const {
-  std::uint32_t v;
-  std::memcpy(&v, list + i * h_.row_bytes, 4);
-  return h_.row_bytes == 3 ? v & 0xFFFFFFu : v;
+  const std::size_t bit = i * h_.row_bits;
+  std::uint64_t v;
+  std::memcpy(&v, list + (bit >> 3), 8);
+  return static_cast<std::uint32_t>((v >> (bit & 7)) & ((std::uint64_t{1} << h_.row_bits) - 1));
 }
 
 bool Segment::find(std::int64_t id, std::uint32_t* row) const {
@@ -265,7 +290,8 @@ bool Segment::find(std::int64_t id, std::uint32_t* row) const {
 const std::uint8_t* Segment::dir_entry(std::size_t t, std::uint32_t key) const {
   const SegmentTableInfo& tab = h_.table[t];
   if (tab.dir_kind == 0) return data_ + tab.dir_off + std::size_t{key} * 4;
-  return data_ + tab.dir_off + ((std::size_t{1} << tab.width) / kDirBlock + 1) * 4 + std::size_t{key} * 2;
+  return data_ + tab.dir_off + ((std::size_t{1} << tab.width) / kDirBlock + 1) * 4 +
+         std::size_t{key} * (tab.dir_kind == 1 ? 2 : 1);
 }
 
 void Segment::bucket(std::size_t t, std::uint32_t key, std::uint32_t* begin, std::uint32_t* end) const {
@@ -277,10 +303,16 @@ void Segment::bucket(std::size_t t, std::uint32_t key, std::uint32_t* begin, std
     e = dir[key + 1];
   } else {
     const auto* base = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off);
-    const auto* rel = reinterpret_cast<const std::uint16_t*>(dir_entry(t, 0));
-    b = base[key / kDirBlock] + rel[key];
+    const std::uint8_t* rel = dir_entry(t, 0);
+    auto offset = [&](std::uint32_t k) -> std::uint32_t {
+      if (tab.dir_kind == 2) return rel[k];
+      std::uint16_t v;
+      std::memcpy(&v, rel + std::size_t{k} * 2, 2);
+      return v;
+    };
+    b = base[key / kDirBlock] + offset(key);
     const std::uint32_t next = key + 1;
-    e = next % kDirBlock == 0 ? base[next / kDirBlock] : base[key / kDirBlock] + rel[next];
+    e = next % kDirBlock == 0 ? base[next / kDirBlock] : base[key / kDirBlock] + offset(next);
   }
   const std::uint32_t n = static_cast<std::uint32_t>(rows_);
   *end = std::min(e, n);
@@ -356,7 +388,7 @@ void Segment::search(const std::uint64_t* q, int radius, const std::uint64_t* de
     }
     if (i + kAhead < ranges.size() && ranges[i + kAhead].table != 0)
       __builtin_prefetch(data_ + h_.table[ranges[i + kAhead].table].rows_off +
-                         std::size_t{ranges[i + kAhead].begin} * h_.row_bytes);
+                         (std::size_t{ranges[i + kAhead].begin} * h_.row_bits >> 3));
     const std::uint8_t* list = data_ + h_.table[rg.table].rows_off;
     for (std::uint32_t j = rg.begin; j < rg.end; ++j) {
       const std::uint32_t r = row_at(list, j);

@@ -8,13 +8,14 @@
 //   codes  rows * 32 bytes, rows ordered by table 0's substring value (ties by input order),
 //          so table 0 needs no row list: its directory indexes the codes directly
 //   ids    rows * id_bytes: int64, or uint32 offsets from id_base when the ids span < 2^32
-//   perm   rows * row_bytes: row numbers in increasing id order (id lookups by binary search)
-//   per table: a directory of bucket starts; tables >= 1 also a row list, rows * row_bytes,
-//          grouped by substring value (+ 8 bytes padding). A directory is (2^width + 1) uint32
-//          (kind 0), or compressed (kind 1): a uint32 start per block of 16 buckets, then a
-//          uint16 offset within its block per bucket (2.25 bytes a bucket against 4), chosen
-//          when no block spans 65,536 rows or more
-// row_bytes is 3 when rows < 2^24, else 4: row numbers as narrow as the segment allows.
+//   perm   rows row numbers in increasing id order (id lookups by binary search)
+//   per table: a directory of bucket starts; tables >= 1 also a row list of rows row numbers
+//          grouped by substring value. A directory is (2^width + 1) uint32 (kind 0), or
+//          compressed: a uint32 start per block of 16 buckets, then an offset within its block
+//          per bucket, uint16 (kind 1: 2.25 bytes a bucket against 4) where no block spans
+//          65,536 rows, uint8 (kind 2: 1.25 bytes) where none spans 256
+// Row numbers (perm and row lists) are bit-packed, row_bits = bits of rows - 1: as narrow as
+// the segment allows (24 bits at 10M codes, 27 at 100M), each list padded by 8 bytes.
 #pragma once
 
 #include <algorithm>
@@ -35,7 +36,7 @@ constexpr std::size_t kDirBlock = 16;
 struct SegmentTableInfo {
   std::uint32_t start;
   std::uint16_t width;
-  std::uint16_t dir_kind;  // 0: uint32 starts, 1: compressed
+  std::uint16_t dir_kind;  // 0: uint32 starts, 1: uint16 offsets in blocks, 2: uint8 offsets
   std::uint64_t dir_off;
   std::uint64_t rows_off;  // 0 for table 0
 };
@@ -45,7 +46,7 @@ struct SegmentHeader {
   std::uint64_t bytes;
   std::uint64_t rows;
   std::uint32_t tables;
-  std::uint32_t row_bytes;
+  std::uint32_t row_bits;
   std::uint32_t id_bytes;
   std::uint32_t reserved;
   std::int64_t id_base;

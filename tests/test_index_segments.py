@@ -322,12 +322,13 @@ def test_the_store_opens_its_saved_index_by_mmap_and_rebuilds_a_damaged_one(tmp_
     os.remove(index_file)
 
 
-def test_buckets_too_full_to_compress_keep_plain_directories(tmp_path):
-    # 70,000 copies of one code put 70,000 rows in one bucket of every table: past what a
-    # compressed directory block (uint16 offsets) holds, so those tables keep uint32 ones.
+@pytest.mark.parametrize("copies", [1000, 70000])
+def test_buckets_too_full_for_narrow_directories(tmp_path, copies):
+    # Copies of one code pile into one bucket of every table: 1,000 are past what a block of
+    # uint8 offsets holds (uint16 then), 70,000 past uint16 offsets (plain uint32 starts then).
     rng = np.random.default_rng(16)
     one = synthetic.uniform(1, 17)
-    base = np.concatenate([np.repeat(one, 70000, axis=0), synthetic.uniform(5000, 18),
+    base = np.concatenate([np.repeat(one, copies, axis=0), synthetic.uniform(5000, 18),
                            synthetic.flip(np.repeat(one, 300, axis=0), rng.uniform(1, 30, 300), rng)])
     ids = rng.permutation(len(base)).astype(np.int64) * 11
     path = tmp_path / "ix"
