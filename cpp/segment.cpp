@@ -48,10 +48,13 @@ bool less_hit(const Hit& a, const Hit& b) { return a.distance != b.distance ? a.
 
 }  // namespace
 
-std::uint64_t dir_bytes(std::uint32_t width, std::uint32_t kind) {
-  const std::uint64_t buckets = std::uint64_t{1} << width;
-  if (kind == 0) return (buckets + 1) * 4;
-  return (buckets / kDirBlock + 1) * 4 + buckets * (kind == 1 ? 2 : 1);
+constexpr std::uint32_t kWide = 0x80000000u;  // a block start with this bit: an overflow index
+constexpr std::uint32_t kNarrowSpan = 255;    // the widest block uint8 offsets hold
+
+std::uint64_t dir_bytes(const SegmentTableInfo& tab) {
+  const std::uint64_t buckets = std::uint64_t{1} << tab.width;
+  if (tab.dir_kind == 0) return (buckets + 1) * 4;
+  return (buckets / kDirBlock + 1) * 4 + buckets + std::uint64_t{tab.wide_blocks} * kDirBlock * 4;
 }
 
 namespace {
@@ -66,15 +69,15 @@ std::vector<std::uint32_t> bucket_counts(const std::uint8_t* codes, std::size_t 
   return counts;
 }
 
-// The narrowest directory kind these bucket sizes allow.
-std::uint16_t dir_kind_for(const std::vector<std::uint32_t>& counts) {
-  std::uint64_t widest = 0;
+// Blocks of 16 buckets spanning more rows than uint8 offsets hold.
+std::uint32_t wide_blocks(const std::vector<std::uint32_t>& counts) {
+  std::uint32_t wide = 0;
   for (std::size_t b = 0; b < counts.size(); b += kDirBlock) {
     std::uint64_t span = 0;
     for (std::size_t j = 0; j < kDirBlock; ++j) span += counts[b + j];
-    widest = std::max(widest, span);
+    wide += span > kNarrowSpan;
   }
-  return widest < 256 ? 2 : widest < 65536 ? 1 : 0;
+  return wide;
 }
 
 // Bucket starts (buckets + 1 entries) encoded as the table's directory kind.
@@ -86,16 +89,19 @@ void write_dir(const std::vector<std::uint32_t>& starts, const SegmentTableInfo&
   }
   auto* base = reinterpret_cast<std::uint32_t*>(out + tab.dir_off);
   std::uint8_t* rel = out + tab.dir_off + (buckets / kDirBlock + 1) * 4;
-  for (std::size_t b = 0; b <= buckets; b += kDirBlock) base[b / kDirBlock] = starts[b];
-  for (std::size_t b = 0; b < buckets; ++b) {
-    const std::uint32_t v = starts[b] - base[b / kDirBlock];
-    if (tab.dir_kind == 2) {
-      rel[b] = static_cast<std::uint8_t>(v);
+  auto* over = reinterpret_cast<std::uint32_t*>(rel + buckets);
+  std::uint32_t wide = 0;
+  for (std::size_t b = 0; b < buckets; b += kDirBlock) {
+    if (starts[b + kDirBlock] - starts[b] > kNarrowSpan) {
+      base[b / kDirBlock] = kWide | wide;
+      std::memcpy(over + std::size_t{wide} * kDirBlock, starts.data() + b, kDirBlock * 4);
+      ++wide;
     } else {
-      const auto v16 = static_cast<std::uint16_t>(v);
-      std::memcpy(rel + b * 2, &v16, 2);
+      base[b / kDirBlock] = starts[b];
+      for (std::size_t j = 0; j < kDirBlock; ++j) rel[b + j] = static_cast<std::uint8_t>(starts[b + j] - starts[b]);
     }
   }
+  base[buckets / kDirBlock] = starts[buckets];
 }
 
 std::vector<std::uint32_t> starts_of(const std::vector<std::uint32_t>& counts) {
@@ -127,14 +133,15 @@ SegmentHeader plan_segment(const std::uint8_t* codes, const std::int64_t* ids, s
   const int narrow = kBits / m, wide_count = kBits % m;
   std::uint32_t start = 0;
   for (int t = 0; t < m; ++t) {
-    h.table[t].start = start;
-    h.table[t].width = static_cast<std::uint16_t>(narrow + (t < wide_count ? 1 : 0));
+    h.table[t].start = static_cast<std::uint16_t>(start);
+    h.table[t].width = static_cast<std::uint8_t>(narrow + (t < wide_count ? 1 : 0));
     start += h.table[t].width;
   }
-  // Compressed directories where every block of 16 buckets holds fewer than 65,536 rows
-  // (near-duplicates can pile more into one bucket).
+  // Block starts must leave their top bit free for the overflow mark.
+  const bool blocks = n < kWide;
   parallel_for(static_cast<std::size_t>(m), threads, [&](std::size_t t) {
-    h.table[t].dir_kind = dir_kind_for(bucket_counts(codes, n, h.table[t]));
+    h.table[t].dir_kind = blocks ? 1 : 0;
+    h.table[t].wide_blocks = blocks ? wide_blocks(bucket_counts(codes, n, h.table[t])) : 0;
   });
   std::uint64_t off = kSegmentHeaderBytes;
   h.codes_off = off;
@@ -146,7 +153,7 @@ SegmentHeader plan_segment(const std::uint8_t* codes, const std::int64_t* ids, s
   for (int t = 0; t < m; ++t) {
     SegmentTableInfo& tab = h.table[t];
     tab.dir_off = off;
-    off = align64(off + dir_bytes(tab.width, tab.dir_kind));
+    off = align64(off + dir_bytes(tab));
     if (t > 0) {
       tab.rows_off = off;
       off = align64(off + list_bytes(n, h.row_bits));
@@ -243,9 +250,10 @@ Segment::Segment(const std::uint8_t* data, std::size_t bytes, const Options& opt
   std::uint32_t start = 0;
   for (std::uint32_t t = 0; t < h_.tables; ++t) {
     const SegmentTableInfo& tab = h_.table[t];
-    if (tab.start != start || tab.width < 8 || tab.width > 30 || tab.dir_kind > 2) bad("table substrings");
+    if (tab.start != start || tab.width < 8 || tab.width > 30 || tab.dir_kind > 1) bad("table substrings");
+    if (tab.dir_kind == 1 && (rows_ >= kWide || tab.wide_blocks > (1u << tab.width) / kDirBlock)) bad("directory");
     start += tab.width;
-    fits(tab.dir_off, dir_bytes(tab.width, tab.dir_kind), 4);
+    fits(tab.dir_off, dir_bytes(tab), 4);
     if (t == 0 && tab.rows_off != 0) bad("table 0 has a row list");
     if (t > 0) fits(tab.rows_off, list_bytes(rows_, h_.row_bits), 1);
   }
@@ -287,11 +295,14 @@ bool Segment::find(std::int64_t id, std::uint32_t* row) const {
   return true;
 }
 
-const std::uint8_t* Segment::dir_entry(std::size_t t, std::uint32_t key) const {
-  const SegmentTableInfo& tab = h_.table[t];
-  if (tab.dir_kind == 0) return data_ + tab.dir_off + std::size_t{key} * 4;
-  return data_ + tab.dir_off + ((std::size_t{1} << tab.width) / kDirBlock + 1) * 4 +
-         std::size_t{key} * (tab.dir_kind == 1 ? 2 : 1);
+std::uint32_t Segment::block_start(const SegmentTableInfo& tab, std::size_t block) const {
+  const std::size_t buckets = std::size_t{1} << tab.width;
+  const std::uint32_t v = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off)[block];
+  if (!(v & kWide)) return v;
+  const std::uint32_t w = v & ~kWide;
+  if (w >= tab.wide_blocks) return 0;  // damaged: the checksum will say so
+  const auto* over = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off + (buckets / kDirBlock + 1) * 4 + buckets);
+  return over[std::size_t{w} * kDirBlock];
 }
 
 void Segment::bucket(std::size_t t, std::uint32_t key, std::uint32_t* begin, std::uint32_t* end) const {
@@ -302,17 +313,23 @@ void Segment::bucket(std::size_t t, std::uint32_t key, std::uint32_t* begin, std
     b = dir[key];
     e = dir[key + 1];
   } else {
-    const auto* base = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off);
-    const std::uint8_t* rel = dir_entry(t, 0);
-    auto offset = [&](std::uint32_t k) -> std::uint32_t {
-      if (tab.dir_kind == 2) return rel[k];
-      std::uint16_t v;
-      std::memcpy(&v, rel + std::size_t{k} * 2, 2);
-      return v;
-    };
-    b = base[key / kDirBlock] + offset(key);
-    const std::uint32_t next = key + 1;
-    e = next % kDirBlock == 0 ? base[next / kDirBlock] : base[key / kDirBlock] + offset(next);
+    const std::size_t buckets = std::size_t{1} << tab.width;
+    const std::size_t block = key / kDirBlock, j = key % kDirBlock;
+    const std::uint32_t v = reinterpret_cast<const std::uint32_t*>(data_ + tab.dir_off)[block];
+    const std::uint8_t* rel = data_ + tab.dir_off + (buckets / kDirBlock + 1) * 4;
+    if (v & kWide) {
+      const std::uint32_t w = v & ~kWide;
+      if (w >= tab.wide_blocks) {  // damaged: the checksum will say so
+        *begin = *end = 0;
+        return;
+      }
+      const auto* over = reinterpret_cast<const std::uint32_t*>(rel + buckets) + std::size_t{w} * kDirBlock;
+      b = over[j];
+      e = j + 1 < kDirBlock ? over[j + 1] : block_start(tab, block + 1);
+    } else {
+      b = v + rel[key];
+      e = j + 1 < kDirBlock ? v + rel[key + 1] : block_start(tab, block + 1);
+    }
   }
   const std::uint32_t n = static_cast<std::uint32_t>(rows_);
   *end = std::min(e, n);
@@ -365,7 +382,14 @@ void Segment::search(const std::uint64_t* q, int radius, const std::uint64_t* de
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i + kAhead < keys.size()) {
       const std::uint64_t k = keys[i + kAhead];
-      __builtin_prefetch(dir_entry(k >> 32, static_cast<std::uint32_t>(k)));
+      const SegmentTableInfo& tab = h_.table[k >> 32];
+      const std::size_t key = k & 0xffffffffu;
+      if (tab.dir_kind == 0) {
+        __builtin_prefetch(data_ + tab.dir_off + key * 4);
+      } else {  // the block start and the offset: two lines
+        __builtin_prefetch(data_ + tab.dir_off + key / kDirBlock * 4);
+        __builtin_prefetch(data_ + tab.dir_off + ((std::size_t{1} << tab.width) / kDirBlock + 1) * 4 + key);
+      }
     }
     std::uint32_t begin, end;
     const auto t = static_cast<std::uint32_t>(keys[i] >> 32);

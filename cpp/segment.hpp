@@ -10,10 +10,11 @@
 //   ids    rows * id_bytes: int64, or uint32 offsets from id_base when the ids span < 2^32
 //   perm   rows row numbers in increasing id order (id lookups by binary search)
 //   per table: a directory of bucket starts; tables >= 1 also a row list of rows row numbers
-//          grouped by substring value. A directory is (2^width + 1) uint32 (kind 0), or
-//          compressed: a uint32 start per block of 16 buckets, then an offset within its block
-//          per bucket, uint16 (kind 1: 2.25 bytes a bucket against 4) where no block spans
-//          65,536 rows, uint8 (kind 2: 1.25 bytes) where none spans 256
+//          grouped by substring value. A directory is (2^width + 1) uint32 (kind 0), or in
+//          blocks of 16 buckets (kind 1): a uint32 start per block, a uint8 offset within its
+//          block per bucket, and for the few blocks spanning 256 rows or more (near-duplicates
+//          piled into one bucket) 16 uint32 starts in an overflow array, which the block's
+//          start (top bit set) points to: 1.25 bytes a bucket against 4
 // Row numbers (perm and row lists) are bit-packed, row_bits = bits of rows - 1: as narrow as
 // the segment allows (24 bits at 10M codes, 27 at 100M), each list padded by 8 bytes.
 #pragma once
@@ -34,9 +35,10 @@ constexpr std::size_t kSegmentHeaderBytes = 1024;
 constexpr std::size_t kDirBlock = 16;
 
 struct SegmentTableInfo {
-  std::uint32_t start;
-  std::uint16_t width;
-  std::uint16_t dir_kind;  // 0: uint32 starts, 1: uint16 offsets in blocks, 2: uint8 offsets
+  std::uint16_t start;
+  std::uint8_t width;
+  std::uint8_t dir_kind;       // 0: uint32 starts, 1: blocks of uint8 offsets
+  std::uint32_t wide_blocks;   // kind 1: blocks in the overflow array
   std::uint64_t dir_off;
   std::uint64_t rows_off;  // 0 for table 0
 };
@@ -98,7 +100,7 @@ class Segment {
  private:
   std::uint32_t row_at(const std::uint8_t* list, std::size_t i) const;
   void bucket(std::size_t t, std::uint32_t key, std::uint32_t* begin, std::uint32_t* end) const;
-  const std::uint8_t* dir_entry(std::size_t t, std::uint32_t key) const;
+  std::uint32_t block_start(const SegmentTableInfo& tab, std::size_t block) const;
   int table_radius(std::size_t t, int radius) const;
 
   const std::uint8_t* data_;

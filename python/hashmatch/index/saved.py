@@ -8,7 +8,9 @@ bitmap. Each entry of the segment table holds the segment's CRC-32 and its bitma
 Opening reads the header only: the header's CRC and every segment's extent are checked
 (a truncated file fails here), segments are mapped, not read. The segment checksums are
 verified by a background thread (`Verification`), so a bit flip is detected without a
-verification pass before the first search. Format 1 (one checksummed array of codes and ids)
+verification pass before the first search. Files are only ever replaced by rename
+(files.atomic_write), never rewritten in place: a process keeps searching the file it mapped
+(the old inode) until it opens the new one, and no mapped page ever disappears. Format 1 (one checksummed array of codes and ids)
 shares the first 32 header bytes, so `read_tag` reads either.
 """
 
