@@ -431,6 +431,8 @@ class HammingIndex:
         try:
             self._write(path, plan, tag)
             saved = fmt.open_file(path)
+            if saved.tag != tag:  # another process's file replaced ours in between: not our state
+                raise HashFormatError(f"{path} was replaced during the merge (tag {saved.tag}, not {tag})")
             segs = fmt.segments_of(saved, force_mih=self._knobs[3], portable_kernels=self._knobs[4])
         except Exception:  # the old file and the delta still answer; the next change retries
             _log.exception("merging the Hamming index into %s failed", path)
