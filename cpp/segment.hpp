@@ -11,10 +11,10 @@
 //   perm   rows row numbers in increasing id order (id lookups by binary search)
 //   per table: a directory of bucket starts; tables >= 1 also a row list of rows row numbers
 //          grouped by substring value. A directory is (2^width + 1) uint32 (kind 0), or in
-//          blocks of 16 buckets (kind 1): a uint32 start per block, a uint8 offset within its
-//          block per bucket, and for the few blocks spanning 256 rows or more (near-duplicates
-//          piled into one bucket) 16 uint32 starts in an overflow array, which the block's
-//          start (top bit set) points to: 1.25 bytes a bucket against 4
+//          blocks of 16 buckets (kind 1): a 20-byte record per block, its uint32 start and a
+//          uint8 offset within the block per bucket, and for the few blocks spanning 256 rows
+//          or more (near-duplicates piled into one bucket) 16 uint32 starts in an overflow
+//          array, which the block's start (top bit set) points to: 1.25 bytes a bucket against 4
 // Row numbers (perm and row lists) are bit-packed, row_bits = bits of rows - 1: as narrow as
 // the segment allows (24 bits at 10M codes, 27 at 100M), each list padded by 8 bytes.
 #pragma once
