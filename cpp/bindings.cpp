@@ -14,6 +14,7 @@
 #include "borders.hpp"
 #include "cpu.hpp"
 #include "hamming.hpp"
+#include "segment.hpp"
 #include "parallel.hpp"
 #include "pdq.hpp"
 #include "tmk.hpp"
@@ -428,8 +429,8 @@ class PyHammingIndex {
   int substrings() const { return index_.substrings(); }
   bool probes_at(int radius) const { return index_.probes_at(radius); }
   std::size_t memory_bytes() const { return index_.memory_bytes(); }
+  const hh::Index& core() const { return index_; }
 
- private:
   static hh::Options options(std::size_t mih_min_rows, std::size_t tail_min_rows, int substrings, bool force_mih,
                              bool portable_kernels, hc::Isa isa) {
     hh::Options o = hh::default_options();
@@ -441,8 +442,191 @@ class PyHammingIndex {
     o.portable_kernels = portable_kernels;
     return o;
   }
+
+ private:
   hh::Index index_;
 };
+
+// Immutable segments in buffers Python owns (an mmap of a saved index), each with an
+// in-memory dead-row bitmap; searched together with a delta PyHammingIndex.
+class PySegments {
+ public:
+  PySegments(bool force_mih, bool portable_kernels, const std::string& isa)
+      : options_(PyHammingIndex::options(0, 0, 0, force_mih, portable_kernels, isa_arg(isa))) {}
+
+  void append(const py::buffer& segment, const py::object& dead) {
+    const py::buffer_info info = segment.request();
+    if (info.ndim != 1 || info.itemsize != 1 || info.strides[0] != 1)
+      throw py::value_error("segment must be a contiguous byte buffer");
+    hh::Segment seg(static_cast<const std::uint8_t*>(info.ptr), static_cast<std::size_t>(info.size), options_);
+    std::vector<std::uint64_t> words((seg.rows() + 63) / 64, 0);
+    std::size_t dead_rows = 0;
+    if (!dead.is_none()) {
+      const py::buffer_info d = py::buffer(dead).request();
+      if (static_cast<std::size_t>(d.size * d.itemsize) != words.size() * 8)
+        throw std::runtime_error("index segment damaged: dead-row bitmap of the wrong size");
+      if (!words.empty()) std::memcpy(words.data(), d.ptr, words.size() * 8);
+      if (seg.rows() % 64 && !words.empty()) words.back() &= (std::uint64_t{1} << (seg.rows() % 64)) - 1;
+      for (std::uint64_t w : words) dead_rows += static_cast<std::size_t>(__builtin_popcountll(w));
+    }
+    segments_.push_back(seg);
+    dead_.push_back(std::move(words));
+    dead_rows_ += dead_rows;
+    rows_ += seg.rows();
+    keep_.append(segment);
+  }
+
+  std::size_t rows() const { return rows_; }
+  std::size_t live() const { return rows_ - dead_rows_; }
+  std::size_t count() const { return segments_.size(); }
+  std::size_t segment_rows(std::size_t i) const { return at(i).rows(); }
+
+  py::array_t<bool> contains(const IdsArray& ids) const {
+    const std::size_t n = static_cast<std::size_t>(ids.size());
+    py::array_t<bool> out(static_cast<py::ssize_t>(n));
+    bool* o = out.mutable_data();
+    const std::int64_t* id = ids.data();
+    py::gil_scoped_release release;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t s;
+      std::uint32_t row;
+      o[i] = find_live(id[i], &s, &row);
+    }
+    return out;
+  }
+
+  std::size_t remove(const IdsArray& ids) {
+    const std::size_t n = static_cast<std::size_t>(ids.size());
+    const std::int64_t* id = ids.data();
+    py::gil_scoped_release release;
+    std::size_t removed = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t s;
+      std::uint32_t row;
+      if (!find_live(id[i], &s, &row)) continue;
+      dead_[s][row >> 6] |= std::uint64_t{1} << (row & 63);
+      ++removed;
+    }
+    dead_rows_ += removed;
+    return removed;
+  }
+
+  py::tuple range_search(const CodesArray& queries, int radius, int threads, const PyHammingIndex& delta) const {
+    const std::size_t nq = code_rows(queries, "queries");
+    hh::RangeResult r;
+    {
+      py::gil_scoped_release release;
+      r = hh::range_search_all(refs(), delta.core(), queries.data(), nq, radius, threads);
+    }
+    return py::make_tuple(to_array(r.lims.data(), r.lims.size()), to_array(r.distances.data(), r.distances.size()),
+                          to_array(r.ids.data(), r.ids.size()));
+  }
+
+  py::tuple knn(const CodesArray& queries, int k, int threads, const PyHammingIndex& delta) const {
+    const std::size_t nq = code_rows(queries, "queries");
+    if (k < 1) throw py::value_error("k must be at least 1");
+    if (static_cast<double>(nq) * k > kMaxKnnResults) throw py::value_error("queries x k too large");
+    py::array_t<std::int32_t> distances({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+    py::array_t<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+    std::int32_t* d = distances.mutable_data();
+    std::int64_t* i = ids.mutable_data();
+    {
+      py::gil_scoped_release release;
+      hh::knn_all(refs(), delta.core(), queries.data(), nq, k, threads, d, i);
+    }
+    return py::make_tuple(distances, ids);
+  }
+
+  // (codes, ids) of the live rows of every segment, sorted by id.
+  py::tuple export_rows() const {
+    const std::size_t n = live();
+    py::array_t<std::uint8_t> codes({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(hh::kBytes)});
+    py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(n));
+    std::uint8_t* c = codes.mutable_data();
+    std::int64_t* out_ids = ids.mutable_data();
+    {
+      py::gil_scoped_release release;
+      std::vector<std::pair<std::int64_t, std::uint64_t>> order;  // id, segment << 32 | row
+      order.reserve(n);
+      for (std::size_t s = 0; s < segments_.size(); ++s)
+        for (std::size_t r = 0; r < segments_[s].rows(); ++r)
+          if (!(dead_[s][r >> 6] >> (r & 63) & 1))
+            order.emplace_back(segments_[s].id(static_cast<std::uint32_t>(r)), std::uint64_t{s} << 32 | r);
+      std::sort(order.begin(), order.end());
+      for (std::size_t i = 0; i < order.size() && i < n; ++i) {
+        const hh::Segment& seg = segments_[order[i].second >> 32];
+        std::memcpy(c + i * hh::kBytes, seg.codes() + (order[i].second & 0xffffffffu) * hh::kWords, hh::kBytes);
+        out_ids[i] = order[i].first;
+      }
+    }
+    return py::make_tuple(codes, ids);
+  }
+
+  py::bytes dead_words(std::size_t i) const {
+    at(i);
+    return py::bytes(reinterpret_cast<const char*>(dead_[i].data()), dead_[i].size() * 8);
+  }
+
+  // Another set over the same segments with a copy of the dead-row bitmaps (a merge's snapshot).
+  PySegments snapshot() const { return *this; }
+
+  std::size_t memory_bytes() const {
+    std::size_t bytes = 0;
+    for (std::size_t s = 0; s < segments_.size(); ++s) bytes += segments_[s].memory_bytes() + dead_[s].size() * 8;
+    return bytes;
+  }
+
+ private:
+  const hh::Segment& at(std::size_t i) const {
+    if (i >= segments_.size()) throw py::index_error("segment index out of range");
+    return segments_[i];
+  }
+  bool find_live(std::int64_t id, std::size_t* s, std::uint32_t* row) const {
+    for (std::size_t i = 0; i < segments_.size(); ++i)
+      if (segments_[i].find(id, row)) {
+        if (dead_[i][*row >> 6] >> (*row & 63) & 1) continue;
+        *s = i;
+        return true;
+      }
+    return false;
+  }
+  std::vector<hh::SegmentRef> refs() const {
+    std::vector<hh::SegmentRef> out;
+    for (std::size_t s = 0; s < segments_.size(); ++s) out.push_back({&segments_[s], dead_[s].data()});
+    return out;
+  }
+
+  hh::Options options_;
+  std::vector<hh::Segment> segments_;
+  std::vector<std::vector<std::uint64_t>> dead_;
+  std::size_t rows_ = 0;
+  std::size_t dead_rows_ = 0;
+  py::list keep_;  // the buffers the segments point into
+};
+
+std::size_t check_rows(const CodesArray& codes, const IdsArray& ids) {
+  const std::size_t n = code_rows(codes, "codes");
+  if (ids.ndim() != 1 || static_cast<std::size_t>(ids.shape(0)) != n)
+    throw py::value_error("ids must be a 1-D int64 array with one id per code");
+  return n;
+}
+
+std::size_t segment_bytes(const CodesArray& codes, const IdsArray& ids, int substrings, int threads) {
+  const std::size_t n = check_rows(codes, ids);
+  py::gil_scoped_release release;
+  return static_cast<std::size_t>(hh::plan_segment(codes.data(), ids.data(), n, substrings, threads).bytes);
+}
+
+void build_segment(const CodesArray& codes, const IdsArray& ids, int substrings, const py::buffer& out, int threads) {
+  const std::size_t n = check_rows(codes, ids);
+  const py::buffer_info info = out.request(true);
+  if (reinterpret_cast<std::uintptr_t>(info.ptr) % 8) throw py::value_error("out must be 8-byte aligned");
+  const std::size_t out_bytes = static_cast<std::size_t>(info.size * info.itemsize);
+  py::gil_scoped_release release;
+  const hh::SegmentHeader plan = hh::plan_segment(codes.data(), ids.data(), n, substrings, threads);
+  if (out_bytes != plan.bytes) throw std::invalid_argument("out must be segment_bytes(...) bytes");
+  hh::build_segment(codes.data(), ids.data(), n, plan, static_cast<std::uint8_t*>(info.ptr), threads);
+}
 
 void bind_hamming(py::module_& m) {
   const hh::Options d = hh::default_options();
@@ -464,6 +648,28 @@ void bind_hamming(py::module_& m) {
       .def_property_readonly("substrings", &PyHammingIndex::substrings)
       .def("probes_at", &PyHammingIndex::probes_at, py::arg("radius"), "Whether a search at radius uses the tables.")
       .def("memory_bytes", &PyHammingIndex::memory_bytes, "Bytes held by the index's arrays.");
+  m.def("segment_bytes", &segment_bytes, py::arg("codes"), py::arg("ids"), py::arg("substrings") = 0,
+        py::arg("threads") = 0, "Bytes of the segment of these codes and ids.");
+  m.def("build_segment", &build_segment, py::arg("codes"), py::arg("ids"), py::arg("substrings"), py::arg("out"),
+        py::arg("threads") = 0, "Write a segment of these codes and unique ids into the writable buffer out.");
+  py::class_<PySegments>(m, "HammingSegments", "Immutable index segments in caller buffers, with dead-row bitmaps.")
+      .def(py::init<bool, bool, const std::string&>(), py::arg("force_mih") = false,
+           py::arg("portable_kernels") = false, py::arg("isa") = "")
+      .def("append", &PySegments::append, py::arg("segment"), py::arg("dead") = py::none(),
+           "Add a segment (its header is checked; RuntimeError when damaged).")
+      .def_property_readonly("rows", &PySegments::rows)
+      .def_property_readonly("live", &PySegments::live)
+      .def("__len__", &PySegments::count)
+      .def("segment_rows", &PySegments::segment_rows, py::arg("i"))
+      .def("contains", &PySegments::contains, py::arg("ids"), "Whether each id is live in some segment.")
+      .def("remove", &PySegments::remove, py::arg("ids"), "Mark these ids dead; returns how many were live.")
+      .def("range_search", &PySegments::range_search, py::arg("queries"), py::arg("radius"), py::arg("threads"),
+           py::arg("delta"), "Range search over the segments and the delta index.")
+      .def("knn", &PySegments::knn, py::arg("queries"), py::arg("k"), py::arg("threads"), py::arg("delta"))
+      .def("export_rows", &PySegments::export_rows, "(codes, ids) of the live rows, sorted by id.")
+      .def("dead_words", &PySegments::dead_words, py::arg("i"), "Segment i's dead-row bitmap (uint64 words).")
+      .def("snapshot", &PySegments::snapshot)
+      .def("memory_bytes", &PySegments::memory_bytes);
 }
 // ---- end Hamming index ---------------------------------------------------------------------
 

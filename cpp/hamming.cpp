@@ -43,33 +43,6 @@ HM_INLINE int popcount4(const std::uint64_t* a, const std::uint64_t* b) {
          __builtin_popcountll(a[2] ^ b[2]) + __builtin_popcountll(a[3] ^ b[3]);
 }
 
-// Bits [start, start + width) of a code, width <= 32.
-inline std::uint32_t substring(const std::uint64_t* code, int start, int width) {
-  const int word = start >> 6, shift = start & 63;
-  std::uint64_t v = code[word] >> shift;
-  if (shift + width > 64) v |= code[word + 1] << (64 - shift);
-  return static_cast<std::uint32_t>(v & ((std::uint64_t{1} << width) - 1));
-}
-
-// Calls f(key') for every key' within Hamming distance `radius` of key over `width` bits,
-// each exactly once (subsets of flipped bits in increasing bit order).
-template <class F>
-void for_each_within(std::uint32_t key, int first_bit, int width, int radius, F& f) {
-  f(key);
-  if (radius == 0) return;
-  for (int b = first_bit; b < width; ++b) for_each_within(key ^ (std::uint32_t{1} << b), b + 1, width, radius - 1, f);
-}
-
-// Number of keys for_each_within visits: sum_{i <= radius} C(width, i).
-double ball_size(int width, int radius) {
-  double total = 0, term = 1;
-  for (int i = 0; i <= radius && i <= width; ++i) {
-    total += term;
-    term = term * (width - i) / (i + 1);
-  }
-  return total;
-}
-
 HM_INLINE void flat_body(const std::uint64_t* codes, std::size_t n, const std::uint64_t* q, std::int32_t* out) {
   for (std::size_t i = 0; i < n; ++i) out[i] = popcount4(codes + i * kWords, q);
 }
@@ -146,6 +119,46 @@ std::size_t verify_popcnt(const std::uint64_t* codes, const std::uint8_t* alive,
 }
 #endif
 
+// Segment rows carry a dead-row bitmap (nullptr: none dead) instead of a byte per row.
+HM_INLINE std::size_t segment_verify_body(const std::uint64_t* codes, const std::uint64_t* dead,
+                                          const std::uint32_t* cands, std::size_t n, const std::uint64_t* q,
+                                          int radius, std::uint32_t* out_rows, std::int32_t* out_dist) {
+  std::size_t found = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(codes + std::size_t{cands[i + kAhead]} * kWords);
+    const std::uint32_t row = cands[i];
+    const int d = popcount4(codes + std::size_t{row} * kWords, q);
+    if (d <= radius && !(dead && (dead[row >> 6] >> (row & 63) & 1))) {
+      out_rows[found] = row;
+      out_dist[found] = d;
+      ++found;
+    }
+  }
+  return found;
+}
+
+std::size_t segment_verify_default(const std::uint64_t* codes, const std::uint64_t* dead, const std::uint32_t* cands,
+                                   std::size_t n, const std::uint64_t* q, int radius, std::uint32_t* out_rows,
+                                   std::int32_t* out_dist) {
+  return segment_verify_body(codes, dead, cands, n, q, radius, out_rows, out_dist);
+}
+
+#if HM_HAVE_CLONES
+HM_POPCNT
+std::size_t segment_verify_popcnt(const std::uint64_t* codes, const std::uint64_t* dead, const std::uint32_t* cands,
+                                  std::size_t n, const std::uint64_t* q, int radius, std::uint32_t* out_rows,
+                                  std::int32_t* out_dist) {
+  return segment_verify_body(codes, dead, cands, n, q, radius, out_rows, out_dist);
+}
+#endif
+
+constexpr cpu::Clone<SegmentVerifyKernel> kSegmentVerifyClones[] = {
+    {cpu::Isa::kDefault, segment_verify_default},
+#if HM_HAVE_CLONES
+    {cpu::Isa::kPopcnt, segment_verify_popcnt},
+#endif
+};
+
 constexpr cpu::Clone<VerifyKernel> kVerifyClones[] = {
     {cpu::Isa::kDefault, verify_default},
 #if HM_HAVE_CLONES
@@ -165,11 +178,13 @@ constexpr cpu::Clone<VerifyKernel> kVerifyClones[] = {
 // so a search probes while 18 * (probes + expected candidates) < 1.9 * rows, which at 10M
 // probes up to radius 64. Brute force is memory-bound there (the AVX-512 scan does not help).
 // Smaller, cache-resident sets make both sides cheaper; the model then errs towards brute force.
-constexpr double kFlatNsPerRow = 1.9;
-constexpr double kProbeNs = 18.0;
-constexpr double kCandidateNs = 18.0;
-// Forced probing (tests) still stops where enumerating keys would run away.
-constexpr double kForcedProbeCap = 4e6;
+using detail::kFlatNsPerRow;
+using detail::kProbeNs;
+using detail::kCandidateNs;
+using detail::kForcedProbeCap;
+using detail::substring;
+using detail::for_each_within;
+using detail::ball_size;
 
 // Substring count for n codes. The paper's advice is substrings of about log2(n) bits (about
 // one code per bucket). At 10M random codes, radius 31, one thread, this machine measured:
@@ -178,12 +193,12 @@ constexpr double kForcedProbeCap = 4e6;
 //   m = 13 (19-20 bits): 235 us/query,  976 MB (3.0x)
 // m = 11 is faster but its 2^24-entry bucket directories break the 4x memory budget, so
 // widths are about log2(n) - 2 bits: the directories then cost a quarter of the row lists.
-int auto_substrings(std::size_t n) {
+}  // namespace
+
+int detail::auto_substrings(std::size_t n) {
   const double width = std::max(8.0, std::log2(static_cast<double>(std::max<std::size_t>(n, 2))) - 2.0);
   return std::clamp(static_cast<int>(kBits / width), 8, 32);
 }
-
-}  // namespace
 
 void* detail::allocate_large(std::size_t bytes) {
   constexpr std::size_t kHuge = std::size_t{2} << 20;
@@ -233,6 +248,9 @@ std::vector<cpu::Isa> levels(const cpu::Clone<Fn> (&clones)[N]) {
   return out;
 }
 }  // namespace
+
+FlatKernel flat_kernel(cpu::Isa cap) { return cpu::pick(kScanClones, cap).fn; }
+SegmentVerifyKernel segment_verify_kernel(cpu::Isa cap) { return cpu::pick(kSegmentVerifyClones, cap).fn; }
 
 std::vector<cpu::Isa> scan_clones() { return levels(kScanClones); }
 cpu::Isa scan_clone(cpu::Isa cap) { return cpu::pick(kScanClones, cap).isa; }
@@ -375,7 +393,7 @@ void Index::rebuild() {
   // a row list (width <= log2(n) + 2, at least 16 and at most 30 bits), since 8 substrings of
   // 32 bits over a few thousand codes would ask for 128 GB of directories.
   const int max_width = std::clamp(static_cast<int>(std::log2(static_cast<double>(n))) + 2, 16, 30);
-  const int m = std::max(options_.substrings ? options_.substrings : auto_substrings(n),
+  const int m = std::max(options_.substrings ? options_.substrings : detail::auto_substrings(n),
                          (kBits + max_width - 1) / max_width);
   // Wider substrings first: searches give the first tables the larger radius (see
   // table_radius), and wider tables have fewer codes per bucket.

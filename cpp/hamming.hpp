@@ -52,6 +52,52 @@ using VerifyKernel = std::size_t (*)(const std::uint64_t* codes, const std::uint
                                      int radius, std::uint32_t* out_rows, std::int32_t* out_dist);
 // The scan and verification clones this build contains (increasing level), and the clone a
 // cap picks on this CPU.
+// Verification of segment rows (segment.hpp): a dead-row bitmap, nullptr when none are dead.
+using SegmentVerifyKernel = std::size_t (*)(const std::uint64_t* codes, const std::uint64_t* dead,
+                                            const std::uint32_t* cands, std::size_t n, const std::uint64_t* q,
+                                            int radius, std::uint32_t* out_rows, std::int32_t* out_dist);
+// The scan and segment verification clones a cap picks on this CPU.
+FlatKernel flat_kernel(cpu::Isa cap);
+SegmentVerifyKernel segment_verify_kernel(cpu::Isa cap);
+
+namespace detail {
+// Bits [start, start + width) of a code, width <= 32.
+inline std::uint32_t substring(const std::uint64_t* code, int start, int width) {
+  const int word = start >> 6, shift = start & 63;
+  std::uint64_t v = code[word] >> shift;
+  if (shift + width > 64) v |= code[word + 1] << (64 - shift);
+  return static_cast<std::uint32_t>(v & ((std::uint64_t{1} << width) - 1));
+}
+
+// Calls f(key') for every key' within Hamming distance `radius` of key over `width` bits,
+// each exactly once (subsets of flipped bits in increasing bit order).
+template <class F>
+void for_each_within(std::uint32_t key, int first_bit, int width, int radius, F& f) {
+  f(key);
+  if (radius == 0) return;
+  for (int b = first_bit; b < width; ++b) for_each_within(key ^ (std::uint32_t{1} << b), b + 1, width, radius - 1, f);
+}
+
+// Number of keys for_each_within visits: sum_{i <= radius} C(width, i).
+inline double ball_size(int width, int radius) {
+  double total = 0, term = 1;
+  for (int i = 0; i <= radius && i <= width; ++i) {
+    total += term;
+    term = term * (width - i) / (i + 1);
+  }
+  return total;
+}
+
+// Cost model of one query (hamming.cpp explains the figures), in nanoseconds.
+constexpr double kFlatNsPerRow = 1.9;
+constexpr double kProbeNs = 18.0;
+constexpr double kCandidateNs = 18.0;
+// Forced probing (tests) still stops where enumerating keys would run away.
+constexpr double kForcedProbeCap = 4e6;
+// Substring count for n codes (hamming.cpp explains the choice).
+int auto_substrings(std::size_t n);
+}  // namespace detail
+
 std::vector<cpu::Isa> scan_clones();
 cpu::Isa scan_clone(cpu::Isa cap);
 std::vector<cpu::Isa> verify_clones();

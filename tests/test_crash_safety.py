@@ -189,5 +189,5 @@ def test_damaged_index_file_is_detected_and_rebuilt(tmp_path, damage):
     # Closing saved the rebuilt index: intact, current, and the same rows again.
     rebuilt = HammingIndex.load_if_tagged(index_file, _saved_tag(path))
     assert rebuilt is not None and set(rebuilt.ids().tolist()) == _live_rows(path)
-    codes, row_ids = rebuilt._core.export_rows()
+    codes, row_ids = rebuilt.rows()
     assert bytes(codes[list(row_ids).index(min(row_ids) + 7)]).hex() == hexes[7]

@@ -79,6 +79,13 @@ MAX_LINE_BYTES = 16 << 20
 MAX_KNN_RESULTS = int(_core.MAX_KNN_RESULTS)
 HAMMING_MIH_MIN_ROWS = int(_core.HAMMING_MIH_MIN_ROWS)
 HAMMING_TAIL_MIN_ROWS = int(_core.HAMMING_TAIL_MIN_ROWS)
+#: A saved (segment) index merges its in-memory delta of adds into a new segment once the
+#: delta holds this many codes, or 1/HAMMING_MERGE_FRACTION of the segments' rows if more.
+HAMMING_MERGE_MIN_ROWS = 65536
+HAMMING_MERGE_FRACTION = 64
+#: At most this many segments in a saved index; a merge past it (or past 1/8 dead rows)
+#: rewrites every live row as one segment.
+HAMMING_MAX_SEGMENTS = 4
 
 #: The environment variable naming the database hashmatch.match() opens, and its fallback.
 DB_ENV = "HASHMATCH_DB"

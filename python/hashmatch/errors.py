@@ -31,5 +31,9 @@ class HashFormatError(HashmatchError, ValueError):
     """A hash string or value is malformed."""
 
 
+class IndexCorruptError(HashFormatError):
+    """A saved index file is truncated or fails its checksum: rebuild it from the rows it was made of."""
+
+
 class DatabaseNotFoundError(MediaNotFoundError):
     """A hash database to read does not exist (reading never creates one)."""

@@ -1,7 +1,14 @@
 """Exact Hamming search over 256-bit codes (PDQ hashes): brute force or multi-index hashing.
 
-The search logic is the native core's (cpp/hamming.cpp); this module validates input, keeps
-the FAISS-like result layout, and saves/loads the index atomically with a checksum.
+The search logic is the native core's (cpp/hamming.cpp, cpp/segment.cpp); this module validates
+input, keeps the FAISS-like result layout, and saves and opens the index (saved.py).
+
+An index is a set of immutable segments (none for an index built in memory; those of a saved
+file opened by `open`, mapped and searched in place) plus an in-memory delta: the codes added
+since (a core HammingIndex) and the segment rows removed since (dead-row bitmaps). An index
+opened with merges on folds its delta into new segments in a background thread once it is
+large (config.HAMMING_MERGE_*), writes them to a new file published atomically over the old
+one, and swaps it in; searches meanwhile use the old mapping and the delta.
 
 Backends. The issue suggested `faiss.IndexBinaryFlat` for small sets. Measured on the
 development machine (2 vCPU AMD EPYC, one thread, radius 31, random codes), per query:
@@ -21,27 +28,28 @@ which still fall back to brute force, per search, where probing would cost more 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import struct
 import threading
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
 from .. import _core
-from ..config import HAMMING_MIH_MIN_ROWS, HAMMING_TAIL_MIN_ROWS, MAX_KNN_RESULTS
-from ..files import atomic_write
-from ..errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError, ResourceLimitError
+from ..config import (HAMMING_MAX_SEGMENTS, HAMMING_MERGE_FRACTION, HAMMING_MERGE_MIN_ROWS, HAMMING_MIH_MIN_ROWS,
+                      HAMMING_TAIL_MIN_ROWS, MAX_KNN_RESULTS)
+from ..errors import HashFormatError, HashmatchError, InputTypeError, InvalidInputError, \
+    ResourceLimitError
+from . import saved as fmt
 
 CODE_BYTES = 32
 CODE_BITS = 256
 
-_MAGIC = b"HMHAMIDX"
-_VERSION = 1
-# magic, version, flags (bit 0: tag present), tag, count; then codes, ids (little-endian int64),
-# then a 32-byte BLAKE2b digest of everything before it.
-_HEADER = struct.Struct("<8sIIqQ")
+# Format 1 (read only): magic, version 1, flags (bit 0: tag present), tag, count; then codes,
+# ids (little-endian int64), then a 32-byte BLAKE2b digest of everything before it.
+_HEADER = fmt.PREFIX
 _DIGEST_BYTES = 32
+_log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -130,37 +138,95 @@ class HammingIndex:
         m = _int(substrings, "substrings", 0, CODE_BITS)
         if 0 < m < 8:  # substrings of at most 32 bits
             raise InvalidInputError(f"substrings must be 0 (automatic) or 8..256, got {m}")
-        self._core = _core.HammingIndex(
-            HAMMING_MIH_MIN_ROWS if mih_min_rows is None else _int(mih_min_rows, "mih_min_rows", 0, 2 ** 62),
-            HAMMING_TAIL_MIN_ROWS if tail_min_rows is None else _int(tail_min_rows, "tail_min_rows", 0, 2 ** 62),
-            m, bool(force_mih), bool(portable_kernels))
+        self._knobs = (HAMMING_MIH_MIN_ROWS if mih_min_rows is None else _int(mih_min_rows, "mih_min_rows", 0, 2 ** 62),
+                       HAMMING_TAIL_MIN_ROWS if tail_min_rows is None else _int(tail_min_rows, "tail_min_rows", 0,
+                                                                                 2 ** 62),
+                       m, bool(force_mih), bool(portable_kernels))
+        self._core = self._new_core()
         self._lock = threading.Lock()
+        self._segs: Any = None  # _core.HammingSegments of the mapped file, None for an in-memory index
+        self._file: Optional[fmt.SavedFile] = None
+        self._verification: Optional[fmt.Verification] = None
+        self._tag: Optional[int] = None  # the tag of the state held (apply_delta's), None when unknown
+        self._merges = False
+        self._merge_thread: Optional[threading.Thread] = None
+        self._since_snapshot: Optional[list] = None  # changes made while a merge runs, replayed on its result
+        self._max_id = -1  # largest id ever added (ids only grow in a store); -1: ask the rows
+
+    def _new_core(self):
+        return _core.HammingIndex(*self._knobs)
 
     def __len__(self) -> int:
         """Number of codes held."""
-        return len(self._core)
+        return len(self._core) + (self._segs.live if self._segs is not None else 0)
 
     @property
     def backend(self) -> str:
         """What searches use now: "mih" (substring tables; large radii still brute-force) or "flat"."""
-        return "mih" if self._core.has_tables else "flat"
+        segs = self._segs is not None and self._segs.rows >= self._knobs[0]
+        return "mih" if self._core.has_tables or segs else "flat"
+
+    @property
+    def segments(self) -> int:
+        """Number of mapped segments (0 for an index built in memory)."""
+        return 0 if self._segs is None else len(self._segs)
+
+    def _check(self) -> None:
+        if self._verification is not None and self._verification.error is not None:
+            raise self._verification.error
 
     def add(self, codes: Any, ids: Any) -> None:
         """Add (n, 32) uint8 codes with unique int64 ids (an id already held is an error)."""
-        codes_arr, ids_arr = _codes(codes, "codes"), _ids(ids)
-        if len(ids_arr) != len(codes_arr):
-            raise InvalidInputError(f"ids must have one id per code: {len(codes_arr)} codes, {len(ids_arr)} ids")
-        with self._lock:
-            try:
-                self._core.add(codes_arr, ids_arr)
-            except ValueError as exc:
-                raise InvalidInputError(f"ids: {exc}; remove it first to replace a code") from None
+        self.apply_delta(adds=(codes, ids), tag=None)
 
     def remove(self, ids: Any) -> int:
         """Remove the codes with these ids (unknown ids are ignored); returns how many were removed."""
-        ids_arr = _ids(ids)
+        return self.apply_delta(removes=ids, tag=None)
+
+    def apply_delta(self, adds: Optional[Tuple[Any, Any]] = None, removes: Any = None, *,
+                    tag: Optional[int] = None) -> int:
+        """Remove then add ((codes, ids)); the state then carries `tag` (merges save only tagged states).
+
+        Returns how many codes were removed. `tag` is the caller's name for the state reached (a
+        store's generation); a call without one leaves the state untagged.
+        """
+        removed_ids = _ids(removes) if removes is not None else np.zeros(0, np.int64)
+        if adds is not None:
+            codes_arr, ids_arr = _codes(adds[0], "codes"), _ids(adds[1])
+            if len(ids_arr) != len(codes_arr):
+                raise InvalidInputError(f"ids must have one id per code: {len(codes_arr)} codes, {len(ids_arr)} ids")
+        if tag is not None:
+            tag = _int(tag, "tag", -(2 ** 63), 2 ** 63 - 1)
         with self._lock:
-            return int(self._core.remove(ids_arr))
+            self._check()
+            removed = self._remove_locked(removed_ids)
+            if adds is not None and len(ids_arr):
+                self._add_locked(codes_arr, ids_arr)
+            if self._since_snapshot is not None:
+                self._since_snapshot.append((removed_ids, None if adds is None else (codes_arr, ids_arr)))
+            self._tag = tag
+            self._maybe_merge_locked()
+        return removed
+
+    def _remove_locked(self, ids: np.ndarray) -> int:
+        if not len(ids):
+            return 0
+        removed = int(self._segs.remove(ids)) if self._segs is not None else 0
+        return removed + int(self._core.remove(ids))
+
+    def _add_locked(self, codes: np.ndarray, ids: np.ndarray) -> None:
+        # Ids past every id a saved file held cannot be in its segments: a store's ids only grow.
+        if self._segs is not None and (self._file is None or int(ids.min()) <= self._file.max_id):
+            held = self._segs.contains(ids)
+            if held.any():
+                raise InvalidInputError(f"ids: id {int(ids[np.argmax(held)])} is already in the index; "
+                                        "remove it first to replace a code")
+        try:
+            self._core.add(codes, ids)
+        except ValueError as exc:
+            raise InvalidInputError(f"ids: {exc}; remove it first to replace a code") from None
+        if self._max_id >= 0 or self._segs is None:
+            self._max_id = max(self._max_id, int(ids.max()))
 
     def range_search(self, queries: Any, radius: int = 31, *,
                      threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,6 +234,9 @@ class HammingIndex:
         q = _codes(queries, "queries")
         r = min(_int(radius, "radius", 0, None), CODE_BITS)  # any radius past 256 is 256
         with self._lock:
+            self._check()
+            if self._segs is not None:
+                return self._segs.range_search(q, r, _threads(threads), self._core)
             return self._core.range_search(q, r, _threads(threads))
 
     def search(self, queries: Any, k: int, *, threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -178,62 +247,211 @@ class HammingIndex:
             raise ResourceLimitError(f"search returns (queries, k) arrays: {len(q):,} x {kk:,} is over "
                                      f"{MAX_KNN_RESULTS:,} results; ask for a smaller k or fewer queries at once")
         with self._lock:
+            self._check()
+            if self._segs is not None:
+                return self._segs.knn(q, kk, _threads(threads), self._core)
             return self._core.knn(q, kk, _threads(threads))
+
+    def _rows_locked(self) -> Tuple[np.ndarray, np.ndarray]:
+        codes, ids = self._core.export_rows()
+        if self._segs is None:
+            return codes, ids
+        seg_codes, seg_ids = self._segs.export_rows()
+        all_ids = np.concatenate([seg_ids, ids])
+        order = np.argsort(all_ids, kind="stable")
+        return np.concatenate([seg_codes, codes])[order], all_ids[order]
+
+    def rows(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(codes, ids) of every code held, sorted by id."""
+        with self._lock:
+            self._check()
+            return self._rows_locked()
 
     def ids(self) -> np.ndarray:
         """The ids held, sorted ascending (int64)."""
-        with self._lock:
-            return self._core.export_rows()[1]
+        return self.rows()[1]
 
     def max_id(self) -> int:
         """The largest id held, or -1 when empty."""
+        with self._lock:
+            if self._file is not None and self._file.max_id >= 0:
+                # The file's largest id is held unless removed since; the delta is small to list.
+                if self._segs.contains(np.array([self._file.max_id], np.int64))[0]:
+                    delta = self._core.export_rows()[1]
+                    return max(self._file.max_id, int(delta[-1]) if len(delta) else -1)
         ids = self.ids()
         return int(ids[-1]) if len(ids) else -1
 
     def memory_bytes(self) -> int:
-        """Bytes held by the native index's arrays."""
-        return int(self._core.memory_bytes())
+        """Bytes held by the native index's arrays (a mapped file's segments counted whole)."""
+        return int(self._core.memory_bytes()) + (int(self._segs.memory_bytes()) if self._segs is not None else 0)
 
+    def verify(self) -> None:
+        """Wait for the background check of a mapped file's checksums; IndexCorruptError if it failed."""
+        v = self._verification
+        if v is not None and v.wait() is not None:
+            raise v.error
+
+    def damaged(self) -> bool:
+        """Whether the background check has found the mapped file damaged (calls then raise IndexCorruptError)."""
+        return self._verification is not None and self._verification.error is not None
+
+    # ----- saving, opening, merging ----------------------------------------------------------
     def save(self, path: PathLike, *, tag: Optional[int] = None) -> None:
-        """Write the index to path atomically (temp file, fsync, rename), with an optional int64 tag."""
+        """Write the index to path atomically (format 2: segments, opened by mmap), with an optional int64 tag."""
         if tag is not None:
             tag = _int(tag, "tag", -(2 ** 63), 2 ** 63 - 1)
         with self._lock:
-            codes, ids = self._core.export_rows()
-        header = _HEADER.pack(_MAGIC, _VERSION, 0 if tag is None else 1, 0 if tag is None else tag, len(ids))
-        digest = hashlib.blake2b(digest_size=_DIGEST_BYTES)
-        with atomic_write(path) as f:
-            for part in (header, memoryview(codes.reshape(-1)),
-                         memoryview(ids.astype("<i8", copy=False).view(np.uint8))):
-                digest.update(part)
-                f.write(part)
-            f.write(digest.digest())
+            self._check()
+            plan = self._plan_locked(compact=self._segs is None)
+        self._write(path, plan, tag)
+
+    def _plan_locked(self, compact: bool):
+        """What a file of the current state is made of, copied now (the lock is held)."""
+        codes, ids = self._core.export_rows()
+        max_id = max(self._file.max_id if self._file is not None else -1, int(ids[-1]) if len(ids) else -1)
+        segs = self._segs
+        if segs is not None:
+            dead = segs.rows - segs.live
+            compact = compact or len(segs) + 1 > HAMMING_MAX_SEGMENTS or dead * 8 > max(segs.rows, 1)
+        if segs is None or compact:
+            return ("compact", None if segs is None else segs.snapshot(), codes, ids, max_id)
+        copies = []
+        for i, e in enumerate(self._file.entries):
+            words = segs.dead_words(i)
+            copies.append((self._file.padded(i), e.crc, words if any(words) else b""))
+        return ("copy", copies, codes, ids, max_id)
+
+    def _write(self, path: PathLike, plan, tag: Optional[int]) -> None:
+        kind, source, codes, ids, max_id = plan
+        if kind == "compact":
+            if source is not None:  # the live rows of the segments (unlocked: a snapshot) and the delta
+                seg_codes, seg_ids = source.export_rows()
+                all_ids = np.concatenate([seg_ids, ids])
+                order = np.argsort(all_ids, kind="stable")
+                codes, ids = np.concatenate([seg_codes, codes])[order], all_ids[order]
+                del seg_codes, seg_ids, all_ids, order
+            fmt.write_file(path, [], [(codes, ids)], tag, max_id)
+        else:
+            fmt.write_file(path, source, [(codes, ids)] if len(ids) else [], tag, max_id)
+
+    @staticmethod
+    def build(path: PathLike, codes: Any, ids: Any, *, tag: Optional[int] = None, threads: Optional[int] = None) -> None:
+        """Write a saved index (one segment) straight from (n, 32) codes and unique ids, without an index in memory."""
+        codes_arr, ids_arr = _codes(codes, "codes"), _ids(ids)
+        if len(ids_arr) != len(codes_arr):
+            raise InvalidInputError(f"ids must have one id per code: {len(codes_arr)} codes, {len(ids_arr)} ids")
+        if tag is not None:
+            tag = _int(tag, "tag", -(2 ** 63), 2 ** 63 - 1)
+        try:
+            fmt.write_file(path, [], [(codes_arr, ids_arr)], tag, int(ids_arr.max()) if len(ids_arr) else -1,
+                           _threads(threads))
+        except ValueError as exc:
+            raise InvalidInputError(f"ids: {exc}") from None
+
+    @classmethod
+    def open(cls, path: PathLike, *, merges: bool = False, **knobs: Any) -> "HammingIndex":
+        """The index saved at path, mapped and searched in place (format 1 is read into memory).
+
+        Checksums are verified in the background (see verify()); with merges=True the delta is
+        merged into new segments written over path in the background.
+        """
+        version, _ = fmt.read_tag(path)
+        if version == 1:
+            return cls._read(path, expect_tag=None, check_tag=False)
+        if version != 2:
+            if not os.path.exists(path):
+                raise FileNotFoundError(path)
+            raise HashFormatError(f"{path}: not a hashmatch Hamming index (or a format this hashmatch does not read)")
+        index = cls(**knobs)
+        saved = fmt.open_file(path)
+        index._segs = fmt.segments_of(saved, force_mih=index._knobs[3], portable_kernels=index._knobs[4])
+        index._file, index._tag, index._merges = saved, saved.tag, merges
+        index._max_id = saved.max_id
+        index._verification = fmt.Verification(saved)
+        return index
 
     @classmethod
     def load(cls, path: PathLike) -> "HammingIndex":
-        """Read an index written by save(); a damaged or foreign file raises HashFormatError."""
-        return cls._read(path, expect_tag=None, check_tag=False)
+        """open() and verify() at once: a damaged or foreign file raises HashFormatError."""
+        index = cls.open(path)
+        index.verify()
+        return index
+
+    @classmethod
+    def open_if_tagged(cls, path: PathLike, tag: int, *, merges: bool = True) -> Optional["HammingIndex"]:
+        """The index saved at path if it opens and carries this tag, else None (never raises)."""
+        if fmt.read_tag(path)[1] != tag:
+            return None
+        try:
+            return cls.open(path, merges=merges)
+        except (OSError, HashmatchError):
+            return None
 
     @classmethod
     def load_if_tagged(cls, path: PathLike, tag: int) -> Optional["HammingIndex"]:
-        """The index saved at path if it is intact and carries this tag, else None (never raises)."""
-        try:
-            return cls._read(path, expect_tag=tag, check_tag=True)
-        except (OSError, HashmatchError):
+        """open_if_tagged without background merges, verified before it returns (None when damaged)."""
+        index = cls.open_if_tagged(path, tag, merges=False)
+        if index is not None and index._verification is not None and index._verification.wait() is not None:
             return None
+        return index
 
     @staticmethod
     def saved_tag(path: PathLike) -> Optional[int]:
         """The tag in a saved index's header, without reading the rest (None: no file, untagged, or not an index)."""
+        version, tag = fmt.read_tag(path)
+        return tag if version in (1, 2) else None
+
+    def _maybe_merge_locked(self) -> None:
+        # Only a tagged state is merged: between the calls of one catch-up the state is partial.
+        if not self._merges or self._file is None or self._merge_thread is not None or self._tag is None:
+            return
+        if len(self._core) < max(HAMMING_MERGE_MIN_ROWS, self._segs.rows // HAMMING_MERGE_FRACTION):
+            return
+        self._start_merge_locked()
+
+    def _start_merge_locked(self) -> threading.Thread:
+        plan, tag, path = self._plan_locked(compact=False), self._tag, self._file.path
+        self._since_snapshot = []
+        thread = threading.Thread(target=self._merge, args=(path, plan, tag), name="hashmatch-index-merge",
+                                  daemon=True)
+        self._merge_thread = thread
+        thread.start()
+        return thread
+
+    def merge(self) -> None:
+        """Merge the delta into the saved file now (in the background thread) and wait for it."""
+        with self._lock:
+            if self._file is None:
+                raise InvalidInputError("merge() needs an index opened from a file (HammingIndex.open)")
+            thread = self._merge_thread or self._start_merge_locked()
+        thread.join()
+
+    def _merge(self, path: str, plan, tag: Optional[int]) -> None:
         try:
-            with open(path, "rb") as f:
-                head = f.read(_HEADER.size)
-        except OSError:
-            return None
-        if len(head) < _HEADER.size:
-            return None
-        magic, version, flags, tag, _ = _HEADER.unpack(head)
-        return tag if magic == _MAGIC and version == _VERSION and flags & 1 else None
+            self._write(path, plan, tag)
+            saved = fmt.open_file(path)
+            if saved.tag != tag:  # another process's file replaced ours in between: not our state
+                raise HashFormatError(f"{path} was replaced during the merge (tag {saved.tag}, not {tag})")
+            segs = fmt.segments_of(saved, force_mih=self._knobs[3], portable_kernels=self._knobs[4])
+        except Exception:  # the old file and the delta still answer; the next change retries
+            _log.exception("merging the Hamming index into %s failed", path)
+            with self._lock:
+                self._since_snapshot, self._merge_thread = None, None
+            return
+        core = self._new_core()
+        with self._lock:
+            # Replay what changed while the merge ran onto the merged state, then swap it in.
+            for removed_ids, adds in self._since_snapshot or []:
+                if len(removed_ids):
+                    segs.remove(removed_ids)
+                    core.remove(removed_ids)
+                if adds is not None and len(adds[1]):
+                    core.add(*adds)
+            self._segs, self._core, self._file = segs, core, saved
+            self._max_id = max(self._max_id, saved.max_id)
+            self._verification = None  # written by this process just now
+            self._since_snapshot, self._merge_thread = None, None
 
     @classmethod
     def _read(cls, path: PathLike, expect_tag: Optional[int], check_tag: bool) -> Optional["HammingIndex"]:
@@ -242,10 +460,10 @@ class HammingIndex:
             if len(head) < _HEADER.size:
                 raise HashFormatError(f"{path}: not a hashmatch Hamming index (truncated header)")
             magic, version, flags, tag, count = _HEADER.unpack(head)
-            if magic != _MAGIC:
+            if magic != fmt.MAGIC:
                 raise HashFormatError(f"{path}: not a hashmatch Hamming index (bad magic {magic!r})")
-            if version != _VERSION:
-                raise HashFormatError(f"{path}: Hamming index format version {version}, this hashmatch reads {_VERSION}")
+            if version != 1:
+                raise HashFormatError(f"{path}: Hamming index format version {version}, this hashmatch reads 1 and 2")
             if flags & ~1:
                 raise HashFormatError(f"{path}: unknown flags {flags:#x} in Hamming index header")
             file_tag = tag if flags & 1 else None

@@ -8,6 +8,11 @@ Hamming index is saved beside the database (``<db>.pdq-index`` for the ``pdq`` s
 ``<db>.<space>-index`` for others; for PostgreSQL in a per-machine cache directory) and
 trusted only when its tag (the database's random instance id and a generation) is current:
 an older one is caught up from the log, a foreign or damaged one rebuilt from the rows.
+
+A saved index is opened by mmap (every worker process shares its pages) and takes the log's
+changes as a delta (HammingIndex.apply_delta, tagged with the generation they bring it to);
+large deltas are merged into the file in the background. A file found damaged after it was
+opened (its checksums are checked in the background) makes the next search rebuild.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import signals
+from ..errors import IndexCorruptError
 from ..files import remove_stale_temp_files
 from ..index import HammingIndex, VectorIndex
 from ..rwlock import ReadWriteLock
@@ -77,18 +83,23 @@ class DerivedIndexes:
         if generation != self.generation + changes or not self.hamming:
             self.refresh_locked()
             return
+        try:
+            self._apply(new_rows, removed_row_ids, generation)
+        except IndexCorruptError:  # the opened file failed its background check: the rows are the truth
+            self._rebuild(generation)
+
+    def _apply(self, new_rows: Dict[str, List[Tuple[int, bytes]]], removed_row_ids: List[int],
+               generation: int) -> None:
+        removed = np.array(removed_row_ids, np.int64)
+        for ix in self.hamming.values():
+            ix.apply_delta(removes=removed)
         for space, rows in new_rows.items():
             if rows:
                 codes = np.frombuffer(b"".join(b for _, b in rows), np.uint8).reshape(-1, 32)
                 ids = np.fromiter((i for i, _ in rows), np.int64, len(rows))
-                self.hamming.setdefault(space, HammingIndex()).add(codes, ids)
+                self.hamming.setdefault(space, HammingIndex()).apply_delta(adds=(codes, ids))
                 self.max_row_id = max(self.max_row_id, int(ids.max()))
-        if removed_row_ids:
-            removed = np.array(removed_row_ids, np.int64)
-            for ix in self.hamming.values():
-                ix.remove(removed)
-        self.generation = generation
-        self.dirty = True
+        self._reached(generation)
 
     def refresh_if_changed(self) -> None:
         """Catch up with writes made through other connections (one cheap query when there are none)."""
@@ -106,13 +117,16 @@ class DerivedIndexes:
             if loaded is None:
                 self._rebuild(generation)
                 return
-        self._catch_up(generation)
+        try:
+            self._catch_up(generation)
+        except IndexCorruptError:
+            self._rebuild(generation)
 
     def _load_saved(self, generation: int) -> Optional[int]:
         """Open the saved indexes if they are this database's, at `generation` or before; their generation."""
         spaces = self.hamming_spaces()
         for g in self._saved_generations(generation):
-            loaded = {space: HammingIndex.load_if_tagged(self.path_of(space), tag=self.tag(g)) for space in spaces}
+            loaded = {space: HammingIndex.open_if_tagged(self.path_of(space), tag=self.tag(g)) for space in spaces}
             if all(ix is not None for ix in loaded.values()):
                 self.hamming = loaded  # type: ignore[assignment]
                 self.max_row_id = max([0] + [int(ix.max_id()) for ix in loaded.values()])
@@ -147,16 +161,22 @@ class DerivedIndexes:
             ids = np.array([r[0] for r in db.execute(f"SELECT id FROM code_rows WHERE entry_id IN ({marks})",
                                                      chunk).fetchall()], np.int64)
             for ix in self.hamming.values():
-                ix.remove(ids)
+                ix.apply_delta(removes=ids)
         for chunk in chunks(restored):  # rows past max_row_id come with the new rows below
             marks = ",".join("?" * len(chunk))
             rows = db.execute(f"SELECT r.id, r.bits, r.space FROM code_rows r JOIN entries e ON e.id = r.entry_id"
                               f" WHERE e.deleted = 0 AND r.entry_id IN ({marks}) AND r.id <= ?",
                               [*chunk, self.max_row_id]).fetchall()
             for ix in self.hamming.values():
-                ix.remove(np.array([r[0] for r in rows], np.int64))  # never twice
+                ix.apply_delta(removes=np.array([r[0] for r in rows], np.int64))  # never twice
             self._add(rows)
         self._load_rows(after_id=self.max_row_id)
+        self._reached(generation)
+
+    def _reached(self, generation: int) -> None:
+        """The indexes now hold the database at `generation`: tag their state (a merge may save it)."""
+        for ix in self.hamming.values():
+            ix.apply_delta(tag=self.tag(generation))
         self.generation, self.dirty = generation, True
 
     def _load_rows(self, after_id: int) -> None:
@@ -176,7 +196,7 @@ class DerivedIndexes:
             mine = [r for r in rows if r[2] == space] if len(self.hamming) > 1 else rows
             codes = np.frombuffer(b"".join(bytes(r[1]) for r in mine), np.uint8).reshape(-1, 32)
             ids = np.fromiter((r[0] for r in mine), np.int64, len(mine))
-            self.hamming.setdefault(space, HammingIndex()).add(codes, ids)
+            self.hamming.setdefault(space, HammingIndex()).apply_delta(adds=(codes, ids))
 
     def save(self) -> None:
         """Write every Hamming index beside the database (atomically), tagged with the current generation."""
@@ -189,11 +209,16 @@ class DerivedIndexes:
     def search(self, space: str, codes: np.ndarray, radius: int) -> Hits:
         """(row id, distance) hits per query code in one Hamming space, against the current rows."""
         self.refresh_if_changed()
-        with self.lock.read():
-            ix = self.hamming.get(space)
-            if ix is None or len(ix) == 0:
-                return [[] for _ in range(len(codes))]
-            lims, distances, row_ids = ix.range_search(codes, radius=radius)
+        try:
+            with self.lock.read():
+                ix = self.hamming.get(space)
+                if ix is None or len(ix) == 0:
+                    return [[] for _ in range(len(codes))]
+                lims, distances, row_ids = ix.range_search(codes, radius=radius)
+        except IndexCorruptError:  # the opened file failed its background check: the rows are the truth
+            with self.lock.write():
+                self._rebuild(self.current_generation())
+            return self.search(space, codes, radius)
         return [list(zip(row_ids[lims[q]:lims[q + 1]].tolist(), distances[lims[q]:lims[q + 1]].tolist()))
                 for q in range(len(codes))]
 
