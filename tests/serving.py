@@ -71,7 +71,15 @@ class Server:
     def worker_pids(self) -> List[int]:
         """The worker processes' pids (children of the server process)."""
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-        return [int(p) for p in out]
+        pids = []
+        for pid in map(int, out):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:  # not multiprocessing's resource tracker
+                pids.append(pid)
+        return pids
 
     def stop(self) -> int:
         """SIGTERM, then wait (SIGKILL after 20 s); the exit code."""

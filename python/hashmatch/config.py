@@ -90,6 +90,9 @@ SERVE_MAX_BODY_BYTES = 256 << 20
 SERVE_MAX_JSON_BYTES = 8 << 20
 #: Deepest JSON nesting accepted (the API's own bodies are 3 levels deep).
 SERVE_MAX_JSON_DEPTH = 20
+#: Most request header fields, and their total bytes (431 above either).
+SERVE_MAX_HEADERS = 100
+SERVE_MAX_HEADER_BYTES = 32 << 10
 #: Most hashes or files in one batch lookup.
 SERVE_MAX_BATCH = 1000
 #: Seconds a request may take before it is answered 504 (a video upload is hashed within it).

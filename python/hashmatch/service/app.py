@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..config import SERVE_MAX_HEADER_BYTES, SERVE_MAX_HEADERS
 from . import hma, metrics, v1
 from .http import ROLE_GROUPS, BodyTooLarge, endpoint, error_response
 from .settings import ServeConfig
@@ -84,7 +85,13 @@ class Guard:
             return
         started = time.perf_counter()
         state = {"status": 0, "received": 0}
-        for name, value in scope.get("headers", ()):
+        headers = scope.get("headers", ())
+        if len(headers) > SERVE_MAX_HEADERS or sum(len(n) + len(v) for n, v in headers) > SERVE_MAX_HEADER_BYTES:
+            await _send_error(send, 431, f"request headers above {SERVE_MAX_HEADERS} fields or "
+                                         f"{SERVE_MAX_HEADER_BYTES} bytes")
+            self._done(scope, 431, started)
+            return
+        for name, value in headers:
             if name == b"content-length":
                 if not value.isdigit():
                     await _send_error(send, 400, "Content-Length is not a number")
@@ -145,7 +152,7 @@ async def _within(seconds: float, work: Any) -> None:
 
 async def _send_error(send: Any, status: int, message: str) -> None:
     body = json.dumps({"message": message, "error": {413: "too_large", 504: "timeout", 500: "internal",
-                                                     400: "bad_request"}.get(status, "error")}).encode()
+                                                     400: "bad_request", 431: "headers_too_large"}.get(status, "error")}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
