@@ -30,14 +30,22 @@ INDEX_CHANGED = Gauge("hashmatch_index_changed_timestamp_seconds", "When a worke
 LOOKUP_ROUTES = {"/m/raw_lookup", "/m/lookup", "/v1/lookup", "/v1/lookup/media"}
 
 
+_CHILDREN: dict = {}
+
+
 def observe(route: str, method: str, status: int, seconds: float) -> None:
     """Record one answered request."""
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
-    if status >= 400:
-        ERRORS.labels(str(status)).inc()
-    elif route in LOOKUP_ROUTES:
-        LOOKUPS.labels(route).inc()
+    key = (route, method, status)
+    found = _CHILDREN.get(key)
+    if found is None:  # label lookups once per (route, method, status): this runs on every request
+        found = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route),
+                 ERRORS.labels(str(status)) if status >= 400 else LOOKUPS.labels(route) if route in LOOKUP_ROUTES
+                 else None)
+        _CHILDREN[key] = found
+    found[0].inc()
+    found[1].observe(seconds)
+    if found[2] is not None:
+        found[2].inc()
 
 
 def index_state(stats: Any) -> None:
