@@ -231,3 +231,34 @@ def test_a_new_hash_is_matchable_on_every_worker_within_a_second(tmp_path):
                         assert time.monotonic() - start < 1.0, "not matchable within 1 s"
                         time.sleep(0.02)
                     seen_pids.add(c.get("/v1/index").json().get("generation"))
+
+
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path):
+    db = tmp_path / "term.db"
+    with hashmatch.HashDB(db) as h:
+        h.create_bank("T")
+        h.add(PDQ, bank="T")
+    toks = make_tokens(db)
+    server = Server(db, log=tmp_path / "log")
+    body = json.dumps({"hashes": [{"signal_type": "pdq", "signal": PDQ}]}).encode()
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Authorization: Bearer " + toks["matcher"].encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+              + body[:10])
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    s.sendall(body[10:])
+    answer = b""
+    while b"}]}" not in answer:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    s.close()
+    assert status_of(answer) == 200 and b'"distance":0' in answer
+    server.proc.wait(20)
+    assert server.proc.returncode is not None
+    # and it stopped accepting
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/status", timeout=2)

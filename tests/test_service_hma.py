@@ -168,3 +168,14 @@ def test_compare_status_and_configuration_as_hma(served):
         assert r.status_code == 200 and r.text == "I-AM-ALIVE"
         assert c.get("/status/live").status_code == 200
         assert c.get("/no/such/route").json()["message"] == "Not Found"
+
+
+def test_the_serve_demo_calls_the_server_as_an_hma_client_would():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hashmatch", "demo", "--serve"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert '"SYNTHETIC": [{"bank_content_id": 1, "distance": "0"}]' in out.stdout
+    assert "with a bad token -> 401" in out.stdout

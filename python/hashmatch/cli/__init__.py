@@ -23,6 +23,7 @@ buckets (every core, or a Dask cluster) with resumable results.
 EPILOG = """\
 examples:
   hashmatch demo                                  match copies against the bundled synthetic images
+  hashmatch demo --serve                          the same, served by `hashmatch serve` and called over HTTP
   hashmatch db add known.db known/*.jpg clip.mp4  hash files into a database (creates it)
   hashmatch db import known.db list.csv --bank ncmec   import a hash list into a bank (creates the database)
   hashmatch db bank list known.db                 the banks, their switches and thresholds
