@@ -68,8 +68,17 @@ def test_tokens_and_roles(dbpath, tmp_path):
         time.sleep(2.5)
         with server.client(toks["matcher"]) as c:
             assert call(c, MATCHER).status_code == 401
-        log = (tmp_path / "log").read_text()
-        assert all(t not in log for t in toks.values())
+        with server.client() as anon:
+            text = anon.get("/metrics").text
+        for name in ("hashmatch_requests_total", "hashmatch_request_seconds_bucket", "hashmatch_errors_total",
+                     "hashmatch_lookups_total", "hashmatch_index_size", "hashmatch_index_age_seconds"):
+            assert name in text, name
+        assert 'status="401"' in text and 'route="/m/raw_lookup"' in text
+    log = (tmp_path / "log").read_text()
+    assert all(t not in log for t in toks.values())
+    lines = [__import__("json").loads(line) for line in log.splitlines() if line.startswith("{")]
+    requests = [x for x in lines if x.get("event") == "request"]
+    assert requests and {"method", "route", "status", "ms", "pid", "ts"} <= set(requests[0])
 
 
 def test_token_cli_prints_once_and_stores_a_digest(tmp_path):
