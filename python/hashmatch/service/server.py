@@ -22,11 +22,7 @@ from .settings import CONFIG_ENV, ServeConfig
 
 def prepare_database(config: ServeConfig) -> None:
     """Open the database once (never creating it), upgrade its schema, and save its index for the workers."""
-    db = HashDB(config.db, create=False)
-    try:
-        db.save_index()
-    finally:
-        db.close()
+    HashDB(config.db, create=False).close()  # close() saves the index when opening had to build or update it
 
 
 def run(config: ServeConfig) -> None:
