@@ -127,3 +127,10 @@ def test_missing_serve_dependency_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     with pytest.raises(ServeDependencyError, match=r'pip install "hashmatch\[serve\]"'):
         require_deps()
+
+
+def test_serve_refuses_a_missing_database_at_the_command_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "hashmatch", "serve", "--db", str(tmp_path / "missing.db")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no hash database" in out.stderr
+    assert not (tmp_path / "missing.db").exists()
