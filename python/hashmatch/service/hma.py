@@ -8,6 +8,7 @@ time. Matching goes through the store, which honours enabled ratios and disabled
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any, Dict, List, Optional
@@ -107,8 +108,6 @@ def _check_content_type(request: Request) -> None:
 
 
 async def _hash_url(request: Request, worker: Worker, url: str) -> Record:
-    import asyncio
-
     _check_content_type(request)
     got = await asyncio.get_running_loop().run_in_executor(None, fetching.fetch, url, worker.fetch_policy)
     record = await record_of_bytes(got.body)

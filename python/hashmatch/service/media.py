@@ -81,6 +81,6 @@ def text_of(fmt: str, value: str, data: Optional[bytes]) -> str:
     return value
 
 
-def signals_of(record: Record, media_types: Optional[set] = None) -> Dict[str, str]:
+def signals_of(record: Record) -> Dict[str, str]:
     """{format: value as text} of a record's fingerprints (HMA's ``signals`` object)."""
     return {fp.format: text_of(fp.format, fp.value, fp.data) for fp in record.fingerprints}
