@@ -221,6 +221,16 @@ def main() -> None:
     with hashmatch.HashDB(db, create=False) as h:
         token = tokens.create_token(h, "admin", "bench")
     results: Dict[str, object] = {"n": args.n, "workers": args.workers, "cpus": os.cpu_count()}
+    # the baseline: the same lookups in-process (HashDB.match_hash, one thread), measured in this run
+    with hashmatch.HashDB(db, create=False) as h:
+        queries = re.findall(r"signal=([0-9a-f]{64})", lookup_script(work / "q.lua", codes).read_text())
+        h.match_hash("pdq", queries[0])
+        t = time.perf_counter()
+        for q in queries * 2:
+            h.match_hash("pdq", q)
+        results["library_lookups_per_s"] = 2 * len(queries) / (time.perf_counter() - t)
+    print(f"library baseline: {results['library_lookups_per_s']:,.0f} HashDB.match_hash lookups/s in one thread",
+          flush=True)
     query = bytes(codes[0]).hex()
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -1,9 +1,10 @@
 """Starting the server: check the database once, then uvicorn with N worker processes.
 
-The parent opens the database before any worker starts: a missing or unreadable database is an
-error at the command line, not N crashing workers; an older schema is upgraded once; and the
-index is saved beside the database, so every worker opens the saved (mmap'd) index instead of
-rebuilding it. Each worker then opens its own store (its own connection). Settings reach the
+The parent checks the database before any worker starts: a missing or unreadable database is an
+error at the command line, not N crashing workers. It does not load the index: each worker opens
+its own store (its own connection) and the saved index beside the database, so the time to the
+first answer is one index load, not two. An older schema is upgraded by the first worker to open
+it (inside the write lock; the others then find it current). Settings reach the
 workers as JSON in $HASHMATCH_SERVE_CONFIG; metrics go to a fresh multiprocess directory.
 """
 
@@ -15,14 +16,20 @@ import os
 import shutil
 import tempfile
 
-from ..pipeline import HashDB
+from ..errors import InvalidInputError
+from ..store.backends import open_backend
 from .logs import log_config
 from .settings import CONFIG_ENV, ServeConfig
 
 
 def prepare_database(config: ServeConfig) -> None:
-    """Open the database once (never creating it), upgrade its schema, and save its index for the workers."""
-    HashDB(config.db, create=False).close()  # close() saves the index when opening had to build or update it
+    """Check that the database exists and is a hash database, without loading its index (the workers do)."""
+    backend = open_backend(config.db, create=False, read_only=True)
+    try:
+        if not backend.table_exists("meta"):
+            raise InvalidInputError(f"{backend.where} is not a hashmatch database (no meta table)")
+    finally:
+        backend.close()
 
 
 def run(config: ServeConfig) -> None:
