@@ -21,6 +21,7 @@ from .. import signals
 from ..pipeline import HashDB
 from ..pipeline.records import fingerprint
 from ..store import Match, Record
+from ..store.backends import open_backend
 from ..store.database import FOREVER
 from . import fetch as fetching
 from .http import ApiError, bool_param, endpoint, json_body, json_object, list_param, require_param, uploads
@@ -74,12 +75,20 @@ def distance_text(m: Match) -> str:
     return "-"
 
 
+def bank_exists(db: HashDB, name: str) -> bool:
+    """Whether a bank of that name exists (one keyed query; listing banks counts every entry)."""
+    try:
+        db.bank(name)
+    except KeyError:
+        return False
+    return True
+
+
 def lookup_by_bank(db: HashDB, signal: signals.SignalType, value: Any,
                    banks: Optional[List[str]]) -> Dict[str, List[Dict[str, Any]]]:
     """One signal looked up, its matches grouped by bank: {bank: [{bank_content_id, distance}]}."""
     if banks is not None:
-        known = {b.name for b in db.banks()}
-        banks = [b for b in banks if b in known]  # HMA filters by the names it is given
+        banks = [b for b in banks if bank_exists(db, b)]  # HMA filters by the names it is given
         if not banks:
             return {}
     found = db.match_hash(signal.name, value, banks=banks)
@@ -228,9 +237,28 @@ def _wanted_signals(request: Request) -> List[str]:
     return names
 
 
-def _counts(db: HashDB) -> Dict[str, int]:
-    return dict(db.sql.execute("SELECT f.format, COUNT(*) FROM fingerprints f JOIN entries e ON e.id = f.entry_id"
-                               " WHERE e.deleted = 0 GROUP BY f.format").fetchall())
+_COUNTS: Dict[str, Any] = {"at": 0.0, "counts": {}}
+COUNTS_SECONDS = 30.0
+
+
+def _count_rows(where: str) -> Dict[str, int]:
+    # Its own read-only connection, in a thread: counting ten million rows takes seconds, and the
+    # worker's connection belongs to the event loop, which must keep answering lookups meanwhile.
+    backend = open_backend(where, create=False, read_only=True)
+    try:
+        return dict(backend.execute("SELECT f.format, COUNT(*) FROM fingerprints f JOIN entries e"
+                                    " ON e.id = f.entry_id WHERE e.deleted = 0 GROUP BY f.format").fetchall())
+    finally:
+        backend.close()
+
+
+async def _counts(db: HashDB) -> Dict[str, int]:
+    """Live fingerprints per format, counted at most every COUNTS_SECONDS."""
+    if time.monotonic() - _COUNTS["at"] > COUNTS_SECONDS:
+        where = str(db.path)
+        _COUNTS["counts"] = await asyncio.get_running_loop().run_in_executor(None, _count_rows, where)
+        _COUNTS["at"] = time.monotonic()
+    return _COUNTS["counts"]
 
 
 def _newest(db: HashDB) -> int:
@@ -243,7 +271,7 @@ async def index_status(request: Request, worker: Worker) -> Response:
     """GET /m/index/status: {signal_type: {present, built_to, size}}."""
     db = worker.db()
     names = _wanted_signals(request)
-    counts, built = _counts(db), _newest(db)
+    counts, built = await _counts(db), _newest(db)
     return JSONResponse({n: {"present": True, "built_to": built, "size": int(counts.get(n, 0))} for n in names})
 
 
@@ -279,7 +307,7 @@ async def bank_create(request: Request, worker: Worker) -> Response:
         enabled = body.get("enabled")
         ratio = 1.0 if enabled is None or bool(enabled) else 0.0
     db = worker.db()
-    if any(b.name == name for b in db.banks()):
+    if bank_exists(db, name):
         raise ApiError(403, "Bank already exists")
     bank = db.create_bank(name, enabled_ratio=ratio)
     return JSONResponse(bank_json(bank), status_code=201)
@@ -308,7 +336,7 @@ async def bank_update(request: Request, worker: Worker) -> Response:
     fields: Dict[str, Any] = {}
     if body.get("name") is not None and body["name"] != name:
         fields["name"] = _hma_name(body["name"])
-        if any(b.name == fields["name"] for b in db.banks()):
+        if bank_exists(db, fields["name"]):
             raise ApiError(403, "Bank name already exists")
     if body.get("enabled") is not None:
         fields["enabled"] = bool(body["enabled"])
@@ -326,7 +354,7 @@ async def bank_delete(request: Request, worker: Worker) -> Response:
     """DELETE /c/bank/<name>: the bank and its content (deleting a missing bank succeeds, as in HMA)."""
     db = worker.db()
     name = request.path_params["bank_name"]
-    if any(b.name == name for b in db.banks()):
+    if bank_exists(db, name):
         db.delete_bank(name, with_entries=True)
     return JSONResponse({"message": "Done"})
 
@@ -476,7 +504,7 @@ async def signal_type_index(request: Request, worker: Worker) -> Response:
     """GET /c/signal_type/index: {signal_type: {db_size, index_size, index_out_of_date, newest_db_item, index_built_to}}."""
     db = worker.db()
     worker.refresh()
-    counts, newest = _counts(db), _newest(db)
+    counts, newest = await _counts(db), _newest(db)
     names = _wanted_signals(request)
     return JSONResponse({n: {"db_size": int(counts.get(n, 0)), "index_size": int(counts.get(n, 0)),
                              "index_out_of_date": False, "newest_db_item": newest, "index_built_to": newest}
