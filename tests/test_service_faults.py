@@ -262,3 +262,14 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path):
     # and it stopped accepting
     with pytest.raises(httpx.TransportError):
         httpx.get(server.url + "/status", timeout=2)
+
+
+def test_a_request_that_outlasts_the_timeout_gets_504(tmp_path):
+    db = tmp_path / "slow.db"
+    hashmatch.HashDB(db).close()
+    toks = make_tokens(db)
+    with Server(db, "--request-timeout", "0.5") as server:
+        answer = raw(server.port, b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + toks["matcher"].encode() + b"\r\nContent-Length: 100\r\n\r\n{\"h")
+        assert status_of(answer) == 504 and b"longer than" in answer
+        assert httpx.get(server.url + "/status").status_code == 200
