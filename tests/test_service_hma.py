@@ -131,6 +131,11 @@ def test_content_hashing_and_matching_as_hma(served, photos):
         c.put("/c/bank/NEW_BANK", json={"enabled_ratio": 1.0})
 
         assert c.delete(f"/c/bank/NEW_BANK/content/{cid}").json() == {"deleted": 1}
+        assert c.post("/c/banks", json={"name": "GONE"}).status_code == 201
+        assert c.post("/c/bank/GONE/signal", json={"pdq": flip_bits(other, 50)}).status_code == 200
+        assert c.delete("/c/bank/GONE").json() == {"message": "Done"}  # with its content
+        assert [b["name"] for b in c.get("/c/banks").json()] == ["NEW_BANK"]
+        assert c.get("/c/bank/GONE").status_code == 404
         assert c.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": expected}).json() == {"matches": []}
         assert c.delete(f"/c/bank/NEW_BANK/content/{cid}").json() == {"deleted": 0}
 

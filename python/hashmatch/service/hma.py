@@ -31,6 +31,8 @@ from .worker import Worker
 #: HMA's bank names: UPPER_WITH_UNDER, not starting with a digit.
 HMA_BANK_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 FIVE_YEARS = 5 * 365 * 86400
+#: A deleted bank whose tombstones the store keeps is parked under this name (Store.delete_bank): not listed.
+PARKED = re.compile(r" \(deleted \d+ #\d+\)$")
 
 
 # ----- shapes ---------------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def _ratio(body: Dict[str, Any]) -> Optional[float]:
 @endpoint("curator")
 async def banks_index(request: Request, worker: Worker) -> Response:
     """GET /c/banks: every bank as [{name, matching_enabled_ratio}]."""
-    return JSONResponse([bank_json(b) for b in worker.db().banks()])
+    return JSONResponse([bank_json(b) for b in worker.db().banks() if not PARKED.search(b.name)])
 
 
 @endpoint("curator")
