@@ -66,10 +66,4 @@ def exposition() -> bytes:
     return generate_latest()
 
 
-def worker_exited(pid: int) -> None:
-    """Drop a finished worker's live gauges."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)
-
-
 CONTENT_TYPE = CONTENT_TYPE_LATEST
