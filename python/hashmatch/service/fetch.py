@@ -144,6 +144,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self._address = address
 
     def connect(self) -> None:
+        """Connect to the checked address."""
         self.sock = socket.create_connection((self._address, self.port), self.timeout)
 
 
@@ -155,6 +156,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self._address = address
 
     def connect(self) -> None:
+        """Connect to the checked address and verify the host's certificate."""
         raw = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 

@@ -14,6 +14,7 @@ class JsonFormatter(logging.Formatter):
     """A log record as one JSON line: time, level, logger, message, pid and the record's extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         out = {"ts": round(record.created, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
                "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
                "pid": os.getpid()}
