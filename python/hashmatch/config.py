@@ -87,6 +87,33 @@ HAMMING_MERGE_FRACTION = 64
 #: rewrites every live row as one segment.
 HAMMING_MAX_SEGMENTS = 4
 
+# ----- hashmatch serve ------------------------------------------------------------------------
+#: Where `hashmatch serve` listens (loopback: put a reverse proxy in front for anything else).
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 5100
+#: Largest request body (an upload, a JSON batch): a long video fits, a disk-filling one does not.
+SERVE_MAX_BODY_BYTES = 256 << 20
+#: Largest JSON body (batch lookups, curation): far below the upload limit.
+SERVE_MAX_JSON_BYTES = 8 << 20
+#: Deepest JSON nesting accepted (the API's own bodies are 3 levels deep).
+SERVE_MAX_JSON_DEPTH = 20
+#: Most request header fields, and their total bytes (431 above either).
+SERVE_MAX_HEADERS = 100
+SERVE_MAX_HEADER_BYTES = 32 << 10
+#: Most hashes or files in one batch lookup.
+SERVE_MAX_BATCH = 1000
+#: Seconds a request may take before it is answered 504 (a video upload is hashed within it).
+SERVE_REQUEST_TIMEOUT = 120.0
+#: Seconds between each worker's look at the change log (new hashes matchable within this).
+SERVE_REFRESH_SECONDS = 0.2
+#: Seconds a worker trusts a token it verified (a revoked token stops working within this).
+SERVE_TOKEN_CACHE_SECONDS = 2.0
+#: Hashing by URL: largest download, seconds to connect and for the whole download, redirects followed.
+FETCH_MAX_BYTES = 256 << 20
+FETCH_CONNECT_TIMEOUT = 5.0
+FETCH_TIMEOUT = 30.0
+FETCH_MAX_REDIRECTS = 5
+
 #: The environment variable naming the database hashmatch.match() opens, and its fallback.
 DB_ENV = "HASHMATCH_DB"
 DEFAULT_DB = "hashmatch.db"

@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import HashmatchError
-from . import db, demo, match, scan
+from . import db, demo, match, scan, serve
 from . import hash as hash_cmd
 
 DESCRIPTION = """\
@@ -23,11 +23,14 @@ buckets (every core, or a Dask cluster) with resumable results.
 EPILOG = """\
 examples:
   hashmatch demo                                  match copies against the bundled synthetic images
+  hashmatch demo --serve                          the same, served by `hashmatch serve` and called over HTTP
   hashmatch db add known.db known/*.jpg clip.mp4  hash files into a database (creates it)
   hashmatch db import known.db list.csv --bank ncmec   import a hash list into a bank (creates the database)
   hashmatch db bank list known.db                 the banks, their switches and thresholds
   hashmatch match known.db upload.jpg --json      match uploads (the database must exist)
   hashmatch scan uploads/ --db known.db --out results.jsonl
+  hashmatch token create --role matcher --db known.db   an API token for the service (printed once)
+  hashmatch serve --db known.db --workers 2       the HTTP service: HMA's routes and /v1 on port 5100
 """
 
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hashmatch", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (hash_cmd, match, scan, db, demo):
+    for group in (hash_cmd, match, scan, db, demo, serve):
         group.add_parser(sub)
     return parser
 

@@ -24,7 +24,17 @@ from ..store import Record
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``demo`` command."""
     d = sub.add_parser("demo", help="build a database from the bundled synthetic images and match copies")
-    d.set_defaults(func=lambda args: run_demo(out=sys.stdout))
+    d.add_argument("--serve", action="store_true",
+                   help="also serve it (hashmatch serve on a free loopback port) and match copies over HTTP")
+    d.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.serve:
+        from .serve_demo import run_serve_demo
+
+        return run_serve_demo(out=sys.stdout)
+    return run_demo(out=sys.stdout)
 
 
 def synthetic_images() -> List[Path]:

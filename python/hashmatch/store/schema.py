@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterator, List
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS banks (
@@ -87,6 +87,22 @@ CREATE INDEX IF NOT EXISTS code_rows_by_entry ON code_rows(entry_id);
 CREATE INDEX IF NOT EXISTS code_rows_by_fingerprint ON code_rows(fingerprint_id);
 """
 
+# ----- schema 4: the service's API tokens (issue 18), one self-contained block ---------------
+# Only a SHA-256 of each token is kept, never the token; created on opening (IF NOT EXISTS), so
+# the 3 -> 4 upgrade below has nothing else to do on either backend.
+API_TOKENS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id {ID},
+    digest TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    name TEXT,
+    created {REAL} NOT NULL,
+    revoked {REAL}
+);
+"""
+SCHEMA += API_TOKENS_SCHEMA
+# ----- end of schema 4 ------------------------------------------------------------------------
+
 # Exact-match formats are looked up by value; perceptual ones through the in-memory indexes,
 # so only digests pay for a B-tree (a 64-character PDQ value per row would slow bulk adds).
 # A plugin's exact signal is looked up without this index (a scan of its fingerprints).
@@ -133,6 +149,8 @@ INSERT INTO changes (generation, op, entry_id, at)
     SELECT CAST(value AS INTEGER) + 1, 'upgrade', NULL, 0 FROM meta WHERE key = 'generation';
 DELETE FROM meta WHERE key IN ('generation', 'removals');
 """,
+    # 3 -> 4: the api_tokens table, made by API_TOKENS_SCHEMA when the database is opened.
+    4: "",
 }
 
 INSERT_ENTRY = ("entries", ("id", "uid", "media_type", "source", "external_id", "labels", "classification",
