@@ -100,6 +100,12 @@ class Inserts:
                 self.searchable.setdefault(rows.space, []).append((self.row_id, bits))
             self.row_id += 1
 
+    def write_entries(self) -> None:
+        """Write the entries gathered so far (before rows that refer to them)."""
+        if self.entries:
+            self.db.insert_rows(*INSERT_ENTRY, self.entries)
+            self.entries.clear()
+
     def write(self) -> None:
         """Write the rows gathered since the last write."""
         for (table, columns), rows in ((INSERT_ENTRY, self.entries), (INSERT_FINGERPRINT, self.fingerprints),
