@@ -120,7 +120,7 @@ def _json(obj: Any, status: int = 200) -> Response:
 
 
 def _hex(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice("0123456789abcdef") for _ in range(n))
+    return f"{rng.getrandbits(4 * n):0{n}x}"
 
 
 # ----- NCMEC ---------------------------------------------------------------------------------------
@@ -148,6 +148,7 @@ class NCMECApp:
         """Delete an entry (a deletedImage/deletedVideo from now on)."""
         e = self.entries[(member, eid)]
         e["deleted"], e["ts"] = True, int(time.time())
+        self._sorted = None
 
     def truth(self) -> Dict[str, Dict[str, str]]:
         """{member-id: {their type: value}} of the live entries."""
@@ -191,8 +192,10 @@ class NCMECApp:
 
     def _window(self, start: int, end: int) -> List[Tuple[int, str]]:
         if self._sorted is None:
-            self._sorted = sorted(self.entries, key=lambda k: (int(k[1]), k[0]))
-        return [k for k in self._sorted if start <= self.entries[k]["ts"] <= end]
+            self._sorted, self._windows = sorted(self.entries, key=lambda k: (int(k[1]), k[0])), {}
+        if (start, end) not in self._windows:  # a window's pages are served from one listing, as NCMEC's are
+            self._windows[(start, end)] = [k for k in self._sorted if start <= self.entries[k]["ts"] <= end]
+        return self._windows[(start, end)]
 
     def entries_page(self, q: Dict[str, str]) -> Response:
         start = int(datetime.strptime(q["from"], _DATE).timestamp())

@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import HashmatchError
-from . import db, demo, match, scan
+from . import db, demo, exchange, match, scan
 from . import hash as hash_cmd
 
 DESCRIPTION = """\
@@ -28,6 +28,8 @@ examples:
   hashmatch db bank list known.db                 the banks, their switches and thresholds
   hashmatch match known.db upload.jpg --json      match uploads (the database must exist)
   hashmatch scan uploads/ --db known.db --out results.jsonl
+  hashmatch exchange add ncmec --api ncmec --bank ncmec --db known.db   keep a bank in sync with NCMEC
+  hashmatch exchange fetch --db known.db         one incremental pass of every exchange (cron)
 """
 
 
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hashmatch", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (hash_cmd, match, scan, db, demo):
+    for group in (hash_cmd, match, scan, db, exchange, demo):
         group.add_parser(sub)
     return parser
 

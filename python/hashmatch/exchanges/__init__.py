@@ -21,7 +21,7 @@ from . import tables
 from .base import VERDICTS, Adapter, Page, Settings
 from .feedback import queue as _queue
 from .feedback import send_pending
-from .fetch import FetchReport, Fetcher, fetch, fetch_all, status
+from .syncing import FetchReport, Fetcher, fetch, fetch_all, status
 from .registry import APIS, adapter_class
 
 __all__ = ["APIS", "VERDICTS", "Adapter", "FetchReport", "Fetcher", "Page", "Settings", "add", "feedback", "fetch",

@@ -75,6 +75,8 @@ class Adapter:
     credential_file = ""
     #: Settings keys this adapter takes (anything else in --config is refused).
     config_keys: tuple = ()
+    #: Whether fetch() runs pages() in a child process one page ahead (HTTP adapters; not those reading the store).
+    prefetch = True
     #: What feedback this API takes; None when it takes none.
     feedback_kind: Optional[str] = None
 

@@ -26,6 +26,7 @@ class File(Adapter):
 
     api = "file"
     config_keys = ("path", "format")
+    prefetch = False  # it reads the store's keys
 
     @classmethod
     def check_config(cls, cfg: Dict[str, Any]) -> Dict[str, Any]:

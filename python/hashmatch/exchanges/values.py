@@ -9,6 +9,7 @@ exchange sent is dropped and an export carries it.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 from typing import Dict, List, Optional, Tuple
 
@@ -36,8 +37,13 @@ def fingerprints(system: Optional[str], values: Dict[str, str], media_type: str,
 def _format(system: Optional[str], theirs: str, media_type: str, names: Optional[Dict[str, str]]) -> Optional[str]:
     if names is not None:
         return names.get(theirs)
+    return _external(system or "", theirs, media_type)
+
+
+@functools.lru_cache(maxsize=4096)  # a bulk fetch asks for the same few names a million times
+def _external(system: str, theirs: str, media_type: str) -> Optional[str]:
     try:
-        return signals.from_external(system or "", theirs, media_type)
+        return signals.from_external(system, theirs, media_type)
     except HashFormatError:
         return None
 

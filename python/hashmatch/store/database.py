@@ -252,14 +252,14 @@ class Store:
         exchange's checkpoint), so the page and its checkpoint land together or not at all.
         Returns counts of entries added, updated, deleted and unchanged.
         """
-        by_key: Dict[Tuple[str, str], Record] = {}
+        by_key: Dict[Tuple[str, str], Tuple[Record, str]] = {}
         for r in records:
             if r.source is None or r.external_id is None:
                 raise InvalidInputError("sync_records needs every record's source and external_id (its key)")
             check_labels(r.labels)
-            metadata_json(r.metadata)
-            by_key[(r.source, r.external_id)] = r
-        batch = list(by_key.values())
+            by_key[(r.source, r.external_id)] = (r, metadata_json(r.metadata))
+        batch = [r for r, _ in by_key.values()]
+        texts = [m for _, m in by_key.values()]
         rows = [None if r.deleted else [index_rows(fp) for fp in r.fingerprints] for r in batch]
         counts = {"added": 0, "updated": 0, "deleted": 0, "unchanged": 0}
         with self.indexes.lock.write():
@@ -278,13 +278,13 @@ class Store:
                 inserts = Inserts(self.sql, bank_id)
                 ops: List[Tuple[str, Optional[int]]] = []
                 moves: List[Tuple[int, int]] = []  # (entry, tombstone its old fingerprints move to)
-                for i, (r, fp_rows) in enumerate(zip(batch, rows)):
+                for i, (r, fp_rows, meta) in enumerate(zip(batch, rows, texts)):
                     found = existing.get(i)
                     if found is None:
                         if r.deleted:  # a deletion of an entry never held: nothing to keep
                             counts["unchanged"] += 1
                             continue
-                        entry_id = inserts.entry(r)
+                        entry_id = inserts.entry(r, meta)
                         for fp, ir in zip(r.fingerprints, fp_rows):
                             inserts.fingerprint(entry_id, fp, ir, searchable=True)
                         counts["added"] += 1
@@ -300,8 +300,8 @@ class Store:
                             ops.append(("remove", entry_id))
                             counts["deleted"] += 1
                         continue
-                    want = (r.media_type, r.classification, labels_json(r.labels), r.content_uri, r.notes,
-                            metadata_json(r.metadata), bank_id(r))
+                    want = (r.media_type, r.classification, labels_json(r.labels), r.content_uri, r.notes, meta,
+                            bank_id(r))
                     new_fps = sorted((fp.format, fp.value, fp.data or b"") for fp in r.fingerprints)
                     if want == fields and new_fps == fps and not was_deleted:
                         counts["unchanged"] += 1

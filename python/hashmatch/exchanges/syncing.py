@@ -18,6 +18,7 @@ from ..errors import ExchangeError, HashmatchError
 from ..store import Store
 from . import tables
 from .base import log, redact
+from .prefetch import pages as prefetched
 from .registry import adapter_for
 
 
@@ -55,9 +56,11 @@ class FetchReport:
 
 
 def fetch(store: Store, name: str, *, stop: Optional[threading.Event] = None,
-          on_page: Optional[Callable[[FetchReport], None]] = None, max_pages: Optional[int] = None) -> FetchReport:
+          on_page: Optional[Callable[[FetchReport], None]] = None, max_pages: Optional[int] = None,
+          prefetch: Optional[bool] = None) -> FetchReport:
     """One incremental pass of exchange `name` into its bank, page by page; stops early (resumable) when
-    `stop` is set or after `max_pages`. Failures are in the report (and the exchange's status), not raised,
+    `stop` is set or after `max_pages`. prefetch: fetch the next page in a child process while this one
+    writes (default: the adapter's choice; HTTP adapters do). Failures are in the report (and the exchange's status), not raised,
     except a missing exchange or a misconfiguration."""
     settings = tables.get(store, name)
     report = FetchReport(name, settings.api)
@@ -67,7 +70,9 @@ def fetch(store: Store, name: str, *, stop: Optional[threading.Event] = None,
     try:
         adapter = adapter_for(settings)
         adapter.store = store
-        for page in adapter.pages(tables.checkpoint(store, name)):
+        checkpoint = tables.checkpoint(store, name)
+        ahead = prefetch if prefetch is not None else adapter.prefetch
+        for page in (prefetched(adapter, checkpoint) if ahead else adapter.pages(checkpoint)):
             def commit_checkpoint(db: Any, checkpoint: Dict[str, Any] = page.checkpoint,
                                   counts: Dict[str, int] = _sent(page.records)) -> None:
                 tables.save_checkpoint(db, name, checkpoint, counts)

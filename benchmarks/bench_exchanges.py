@@ -1,0 +1,109 @@
+"""Live exchange fetch speed: N NCMEC-style entries (mixed fingerprint types) from the fake NCMEC server into SQLite.
+
+    python benchmarks/bench_exchanges.py --n 1000000
+    python benchmarks/bench_exchanges.py --sigkill 50 --n 100000   # the SIGKILL loop, then resume
+
+The fake (tests/exchange_fakes.py) runs in its own process. Its own serving rate is measured first
+(raw pages over HTTP, nothing parsed), then `exchanges.fetch` (python-threatexchange's NCMEC client,
+our conversion, Store.sync_records with each page's checkpoint) into a new SQLite database.
+Goal (issue 19): >= 20,000 entries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from exchange_fakes import FakeServer, NCMECApp, live_view, ncmec_expected  # noqa: E402
+
+import hashmatch  # noqa: E402
+from hashmatch import exchanges  # noqa: E402
+from hashmatch.store import Store  # noqa: E402
+
+
+def _serve(n: int, conn) -> None:
+    app = NCMECApp()
+    app.fill(n)
+    srv = FakeServer(app)
+    conn.send(srv.url)
+    conn.recv()  # until the parent says stop
+
+
+def serving_rate(url: str, n: int) -> float:
+    """Entries/s the fake serves: every page of the window, bodies read, nothing parsed."""
+    import requests
+    s = requests.Session()
+    s.auth = (NCMECApp.USER, NCMECApp.PASSWORD)
+    q = {"from": "2000-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z"}
+    t = time.perf_counter()
+    for start in range(0, n, 1000):
+        r = s.get(url + "/v2/entries", params={**q, "start": start, "size": 1000})
+        r.raise_for_status()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--sigkill", type=int, default=0, help="kill a fetch this many times at random points, then resume")
+    ap.add_argument("--db", default=None)
+    args = ap.parse_args()
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    server = ctx.Process(target=_serve, args=(args.n, theirs), daemon=True)
+    t = time.perf_counter()
+    server.start()
+    url = ours.recv()
+    print(f"fake NCMEC with {args.n:,} entries ready in {time.perf_counter() - t:.1f} s at {url}", flush=True)
+    rate = serving_rate(url, args.n)
+    print(f"fake's own serving rate: {rate:,.0f} entries/s", flush=True)
+    db = Path(args.db or tempfile.mkdtemp(prefix="bench-ex-")) / "x.db" if not args.db else Path(args.db)
+    os.environ["HASHMATCH_BENCH_CREDENTIALS"] = f"{NCMECApp.USER}:{NCMECApp.PASSWORD}"
+    with Store(db) as st:
+        exchanges.add(st, "bench", "ncmec", "ncmec", {"url": url + "/", "timeout": 30})
+    kills = 0
+    if args.sigkill:
+        cmd = [sys.executable, "-m", "hashmatch", "exchange", "fetch", "bench", "--db", str(db)]
+        rng = random.Random(1)
+        while kills < args.sigkill:
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.05, 1.5))
+            if p.poll() is not None:
+                break  # finished before this kill: done
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            kills += 1
+        print(f"{kills} SIGKILLs at random points", flush=True)
+    t = time.perf_counter()
+    with Store(db) as st:
+        rep = exchanges.fetch(st, "bench")
+        seconds = time.perf_counter() - t
+        print(f"fetch{' (resume)' if args.sigkill else ''}: {rep.entries:,} entries in {rep.pages} pages, "
+              f"{seconds:.1f} s: {rep.entries / seconds:,.0f} entries/s; error={rep.error}", flush=True)
+        if args.sigkill or args.n <= 200_000:
+            ours.send("stop") if False else None
+        view = live_view(st, "bench")
+        print(f"bank holds {len(view):,} live entries; stats: {st.stats()['fingerprints']}", flush=True)
+    expected_n = args.n
+    print(f"bank equals the fake's truth: {len(view) == expected_n}", flush=True)
+    if args.sigkill:
+        app = NCMECApp()
+        app.fill(args.n)
+        print(f"bank equals the fake's truth entry by entry: {view == ncmec_expected(app)}", flush=True)
+    print(f"hashmatch {hashmatch.__version__ if hasattr(hashmatch, '__version__') else ''}; {os.cpu_count()} CPUs")
+    ours.send("stop")
+
+
+if __name__ == "__main__":
+    main()
