@@ -110,3 +110,6 @@ EXCHANGE_FETCH_INTERVAL = 300.0
 #: A file naming one exchange's credentials may be set per exchange as this variable with the
 #: exchange's name (upper case, other characters as _) in the middle: HASHMATCH_<NAME>_CREDENTIALS.
 EXCHANGE_CREDENTIALS_ENV = "HASHMATCH_{NAME}_CREDENTIALS"
+#: Most records one fetch commits in one transaction when several pages have arrived already
+#: (whole pages only, with the last one's checkpoint).
+EXCHANGE_GROUP_ENTRIES = 10_000

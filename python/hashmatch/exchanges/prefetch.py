@@ -55,28 +55,48 @@ def _child(adapter: Adapter, checkpoint: Optional[Dict[str, Any]], conn: Any) ->
         conn.close()
 
 
-def pages(adapter: Adapter, checkpoint: Optional[Dict[str, Any]]) -> Iterator[Page]:
-    """adapter.pages(checkpoint), fetched one page ahead in a child process."""
-    ctx = multiprocessing.get_context("fork")
-    ours, theirs = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(adapter, checkpoint, theirs), daemon=True)
-    proc.start()
-    theirs.close()
-    try:
-        while True:
-            try:
-                kind, value, retries = ours.recv()
-            except EOFError:
-                raise ExchangeError("the fetching process ended without a word (killed?)") from None
-            adapter.retry.retries = retries
-            if kind == "end":
-                return
-            if kind == "error":
-                name, message = value
-                raise _ERRORS.get(name, ExchangeError)(message if name in _ERRORS else f"{name}: {message}")
-            yield unpack(value)
-    finally:
-        ours.close()
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.join()
+class Prefetched:
+    """adapter.pages(checkpoint), fetched one page ahead in a child process; ready() says a page is waiting."""
+
+    def __init__(self, adapter: Adapter, checkpoint: Optional[Dict[str, Any]]) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.adapter = adapter
+        self.conn, theirs = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_child, args=(adapter, checkpoint, theirs), daemon=True)
+        self.proc.start()
+        theirs.close()
+        self.finished = False
+
+    def __iter__(self) -> Iterator[Page]:
+        return self
+
+    def __next__(self) -> Page:
+        if self.finished:
+            raise StopIteration
+        try:
+            kind, value, retries = self.conn.recv()
+        except EOFError:
+            self.close()
+            raise ExchangeError("the fetching process ended without a word (killed?)") from None
+        self.adapter.retry.retries = retries
+        if kind == "page":
+            return unpack(value)
+        self.close()
+        if kind == "error":
+            name, message = value
+            raise _ERRORS.get(name, ExchangeError)(message if name in _ERRORS else f"{name}: {message}")
+        raise StopIteration
+
+    def ready(self) -> bool:
+        """Whether the next page (or the end) has arrived already."""
+        return not self.finished and self.conn.poll()
+
+    def close(self) -> None:
+        """Stop the child (if still running) and reap it."""
+        if self.finished:
+            return
+        self.finished = True
+        self.conn.close()
+        if self.proc.is_alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.join()

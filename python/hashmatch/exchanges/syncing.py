@@ -11,14 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from .. import config
 from ..errors import ExchangeError, HashmatchError
 from ..store import Store
 from . import tables
 from .base import log, redact
-from .prefetch import pages as prefetched
+from .base import Page
+from .prefetch import Prefetched
 from .registry import adapter_for
 
 
@@ -72,20 +73,28 @@ def fetch(store: Store, name: str, *, stop: Optional[threading.Event] = None,
         adapter.store = store
         checkpoint = tables.checkpoint(store, name)
         ahead = prefetch if prefetch is not None else adapter.prefetch
-        for page in (prefetched(adapter, checkpoint) if ahead else adapter.pages(checkpoint)):
-            def commit_checkpoint(db: Any, checkpoint: Dict[str, Any] = page.checkpoint,
-                                  counts: Dict[str, int] = _sent(page.records)) -> None:
-                tables.save_checkpoint(db, name, checkpoint, counts)
+        source = Prefetched(adapter, checkpoint) if ahead else iter(adapter.pages(checkpoint))
+        try:
+            for group in _groups(source, max_pages):
+                last = group[-1]
+                records = [r for page in group for r in page.records]
 
-            result = store.sync_records(page.records, then=commit_checkpoint)
-            report.pages += 1
-            for k in ("added", "updated", "deleted", "unchanged"):
-                setattr(report, k, getattr(report, k) + result[k])
-            report.complete = page.done
-            if on_page is not None:
-                on_page(report)
-            if (stop is not None and stop.is_set()) or (max_pages is not None and report.pages >= max_pages):
-                break
+                def commit_checkpoint(db: Any, checkpoint: Dict[str, Any] = last.checkpoint,
+                                      counts: Dict[str, int] = _sent(records)) -> None:
+                    tables.save_checkpoint(db, name, checkpoint, counts, len(group))
+
+                result = store.sync_records(records, then=commit_checkpoint)
+                report.pages += len(group)
+                for k in ("added", "updated", "deleted", "unchanged"):
+                    setattr(report, k, getattr(report, k) + result[k])
+                report.complete = last.done
+                if on_page is not None:
+                    on_page(report)
+                if (stop is not None and stop.is_set()) or (max_pages is not None and report.pages >= max_pages):
+                    break
+        finally:
+            if isinstance(source, Prefetched):
+                source.close()
     except (ExchangeError, HashmatchError, OSError) as e:
         report.error = redact(f"{type(e).__name__}: {e}")
     finally:
@@ -97,6 +106,24 @@ def fetch(store: Store, name: str, *, stop: Optional[threading.Event] = None,
     else:
         tables.set_status(store, name, "ok" if report.complete else "partial")
     return report
+
+
+def _groups(source: Any, max_pages: Optional[int]) -> Iterator[List[Page]]:
+    """Whole pages to commit together: one, plus those already fetched (up to config.EXCHANGE_GROUP_ENTRIES
+    records), so that a fast exchange pays one commit for several pages. Each group is all-or-nothing
+    with the checkpoint of its last page."""
+    taken = 0
+    for page in source:
+        group, size = [page], len(page.records)
+        while (not group[-1].done and getattr(source, "ready", lambda: False)()
+               and size < config.EXCHANGE_GROUP_ENTRIES and (max_pages is None or taken + len(group) < max_pages)):
+            try:
+                group.append(next(source))
+            except StopIteration:
+                break
+            size += len(group[-1].records)
+        taken += len(group)
+        yield group
 
 
 def _sent(records: Sequence[Any]) -> Dict[str, int]:

@@ -91,16 +91,16 @@ def checkpoint(store: Store, name: str) -> Optional[Dict[str, Any]]:
     return json.loads(row[0]) if row else None
 
 
-def save_checkpoint(db: Backend, name: str, value: Dict[str, Any], counts: Dict[str, int]) -> None:
-    """Write a checkpoint and count its page (inside the page's transaction)."""
+def save_checkpoint(db: Backend, name: str, value: Dict[str, Any], counts: Dict[str, int], pages: int = 1) -> None:
+    """Write a checkpoint and count its pages (inside their transaction)."""
     now = time.time()
     text = json.dumps(value, sort_keys=True)
     db.execute("INSERT INTO exchange_checkpoints (exchange, checkpoint, updated) VALUES (?, ?, ?)"
                " ON CONFLICT (exchange) DO UPDATE SET checkpoint = excluded.checkpoint, updated = excluded.updated",
                (name, text, now))
-    db.execute("UPDATE exchange_status SET pages = pages + 1, upserts = upserts + ?, deletes = deletes + ?"
-               " WHERE exchange = ?", (counts.get("added", 0) + counts.get("updated", 0), counts.get("deleted", 0),
-                                       name))
+    db.execute("UPDATE exchange_status SET pages = pages + ?, upserts = upserts + ?, deletes = deletes + ?"
+               " WHERE exchange = ?", (pages, counts.get("added", 0) + counts.get("updated", 0),
+                                       counts.get("deleted", 0), name))
 
 
 def reset_checkpoint(store: Store, name: str) -> None:
