@@ -136,6 +136,7 @@ class NCMECApp:
         self._sorted: Optional[List[Tuple[int, str]]] = None
         self.auth = "Basic " + base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
         self.served = 0
+        self.starts: List[int] = []  # the first entry of every page asked for
 
     def put(self, member: int, eid: str, media: str, fingerprints: Dict[str, str], *,
             classification: str = "A1", ts: Optional[int] = None, deleted: bool = False) -> None:
@@ -202,6 +203,7 @@ class NCMECApp:
         end = int(datetime.strptime(q["to"], _DATE).timestamp())
         keys = self._window(start, end)
         first, size = int(q.get("start", 0)), int(q.get("size", self.page_size))
+        self.starts.append(first)
         page = keys[first:first + size]
         self.served += len(page)
         images, videos = [], []

@@ -2,16 +2,18 @@
 
 The child runs the adapter's page generator (HTTP, the client's parsing, our conversion) and
 sends each page through a pipe, packed as plain tuples (far cheaper to unpickle than records);
-the parent commits pages in order, each with its checkpoint, so resuming is as without it. The
-pipe's buffer bounds how far the child runs ahead (about one page). A parent that dies (even
-SIGKILL) breaks the pipe and the child exits at its next send.
+the parent commits pages in order, with their checkpoints, so resuming is as without it. A
+bounded queue (16 pages) bounds how far the child runs ahead. A parent that dies (even SIGKILL)
+breaks the pipe and the child exits at its next send.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..errors import CredentialsError, ExchangeConfigError, ExchangeError, ExchangeUnavailableError
@@ -56,9 +58,13 @@ def _child(adapter: Adapter, checkpoint: Optional[Dict[str, Any]], conn: Any) ->
 
 
 class Prefetched:
-    """adapter.pages(checkpoint), fetched one page ahead in a child process; ready() says a page is waiting."""
+    """adapter.pages(checkpoint), fetched ahead in a child process; ready() says a page is waiting.
 
-    def __init__(self, adapter: Adapter, checkpoint: Optional[Dict[str, Any]]) -> None:
+    A thread here drains the pipe into a queue of up to ``ahead`` pages, so the child runs ahead while
+    a page is written and fetch() can commit the pages already waiting together.
+    """
+
+    def __init__(self, adapter: Adapter, checkpoint: Optional[Dict[str, Any]], ahead: int = 16) -> None:
         ctx = multiprocessing.get_context("fork")
         self.adapter = adapter
         self.conn, theirs = ctx.Pipe(duplex=False)
@@ -66,6 +72,21 @@ class Prefetched:
         self.proc.start()
         theirs.close()
         self.finished = False
+        self.queue: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=ahead)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                kind, value, retries = self.conn.recv()
+            except (EOFError, OSError):
+                self.queue.put(("lost", None))
+                return
+            self.adapter.retry.retries = retries
+            self.queue.put((kind, unpack(value) if kind == "page" else value))
+            if kind != "page":
+                return
 
     def __iter__(self) -> Iterator[Page]:
         return self
@@ -73,15 +94,12 @@ class Prefetched:
     def __next__(self) -> Page:
         if self.finished:
             raise StopIteration
-        try:
-            kind, value, retries = self.conn.recv()
-        except EOFError:
-            self.close()
-            raise ExchangeError("the fetching process ended without a word (killed?)") from None
-        self.adapter.retry.retries = retries
+        kind, value = self.queue.get()
         if kind == "page":
-            return unpack(value)
+            return value
         self.close()
+        if kind == "lost":
+            raise ExchangeError("the fetching process ended without a word (killed?)")
         if kind == "error":
             name, message = value
             raise _ERRORS.get(name, ExchangeError)(message if name in _ERRORS else f"{name}: {message}")
@@ -89,14 +107,20 @@ class Prefetched:
 
     def ready(self) -> bool:
         """Whether the next page (or the end) has arrived already."""
-        return not self.finished and self.conn.poll()
+        return not self.finished and not self.queue.empty()
 
     def close(self) -> None:
         """Stop the child (if still running) and reap it."""
         if self.finished:
             return
         self.finished = True
-        self.conn.close()
         if self.proc.is_alive():
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.join()
+        while self.reader.is_alive():  # it ends at the pipe's EOF; make room if it waits on a full queue
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                pass
+            self.reader.join(0.05)
+        self.conn.close()
