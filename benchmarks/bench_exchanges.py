@@ -76,24 +76,31 @@ def main() -> None:
     if args.sigkill:
         cmd = [sys.executable, "-m", "hashmatch", "exchange", "fetch", "bench", "--db", str(db)]
         rng = random.Random(1)
+        mid_fetch, last_pages = 0, 0
         while kills < args.sigkill:
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 1.5))
+            # start-up (imports) takes about a second here; the kill lands at a random point after it
+            time.sleep(rng.uniform(0.6, 1.6))
             if p.poll() is not None:
                 break  # finished before this kill: done
             os.kill(p.pid, signal.SIGKILL)
             p.wait()
             kills += 1
-        print(f"{kills} SIGKILLs at random points", flush=True)
+            with Store(db) as st:
+                pages = exchanges.status(st, "bench")[0]["pages"]
+            mid_fetch += pages > last_pages
+            last_pages = pages
+        print(f"{kills} SIGKILLs at random points; {mid_fetch} of them after the killed process had committed "
+              f"pages ({last_pages} pages committed before the resume)", flush=True)
     t = time.perf_counter()
     with Store(db) as st:
         rep = exchanges.fetch(st, "bench")
         seconds = time.perf_counter() - t
         print(f"fetch{' (resume)' if args.sigkill else ''}: {rep.entries:,} entries in {rep.pages} pages, "
               f"{seconds:.1f} s: {rep.entries / seconds:,.0f} entries/s; error={rep.error}", flush=True)
-        if args.sigkill or args.n <= 200_000:
-            ours.send("stop") if False else None
-        view = live_view(st, "bench")
+        view = live_view(st, "bench")  # asserts that no exchange id is live twice
+        rows, distinct = st.sql.execute("SELECT COUNT(*), COUNT(DISTINCT external_id) FROM entries").fetchone()
+        print(f"entry rows {rows:,}, distinct exchange ids {distinct:,}", flush=True)
         print(f"bank holds {len(view):,} live entries; stats: {st.stats()['fingerprints']}", flush=True)
     expected_n = args.n
     print(f"bank equals the fake's truth: {len(view) == expected_n}", flush=True)
@@ -101,7 +108,8 @@ def main() -> None:
         app = NCMECApp()
         app.fill(args.n)
         print(f"bank equals the fake's truth entry by entry: {view == ncmec_expected(app)}", flush=True)
-    print(f"hashmatch {hashmatch.__version__ if hasattr(hashmatch, '__version__') else ''}; {os.cpu_count()} CPUs")
+    print(f"hashmatch {getattr(hashmatch, '__version__', '')}; {os.cpu_count()} CPUs; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ours.send("stop")
 
 
