@@ -32,12 +32,16 @@ from hashmatch import exchanges  # noqa: E402
 from hashmatch.store import Store  # noqa: E402
 
 
-def _serve(n: int, conn) -> None:
+def _serve(n: int, conn, parents_end) -> None:
+    parents_end.close()  # so that the parent's death ends this process (EOF below)
     app = NCMECApp()
     app.fill(n)
     srv = FakeServer(app)
     conn.send(srv.url)
-    conn.recv()  # until the parent says stop
+    try:
+        conn.recv()  # until the parent says stop, or dies
+    except EOFError:
+        pass
 
 
 def serving_rate(url: str, n: int) -> float:
@@ -61,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     ctx = multiprocessing.get_context("fork")
     ours, theirs = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(args.n, theirs), daemon=True)
+    server = ctx.Process(target=_serve, args=(args.n, theirs, ours), daemon=True)
     t = time.perf_counter()
     server.start()
     url = ours.recv()

@@ -203,4 +203,21 @@ def test_sigkill_loop_loses_and_duplicates_nothing(tmp_path, monkeypatch):
         rows = store.sql.execute("SELECT COUNT(*), COUNT(DISTINCT external_id) FROM entries").fetchone()
         assert rows == (20_000, 20_000)
     assert kills >= 3
+    # a killed fetch's prefetching child exits too (the broken pipe ends it): nothing is left running
+    deadline = time.time() + 10
+    while _running_with(str(db)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _running_with(str(db)) == []
     srv.close()
+
+
+def _running_with(text):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return found

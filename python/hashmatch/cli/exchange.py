@@ -139,7 +139,7 @@ def run_feedback(args: argparse.Namespace) -> int:
     """exchange feedback: exit 0 when sent, 1 when it stays queued (sent by a later fetch or feedback)."""
     with Store(_db(args), create=False) as store:
         out = exchanges.feedback(store, args.name, args.entry, args.verdict, send=not args.queue_only)
-        pending = [row for row in exchanges.tables.pending_feedback(store, args.name) if row["id"] == out["queued"]]
+        pending = [row for row in exchanges.pending_feedback(store, args.name) if row["id"] == out["queued"]]
     if pending:
         print(f"feedback {out['queued']} queued, not sent yet" + (f": {pending[0]['last_error']}"
                                                                   if pending[0]["last_error"] else ""))

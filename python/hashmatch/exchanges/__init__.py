@@ -19,13 +19,13 @@ from ..errors import ExchangeConfigError
 from ..store import Store
 from . import tables
 from .base import VERDICTS, Adapter, Page, Settings
-from .feedback import queue as _queue
-from .feedback import send_pending
+from .verdicts import queue as queue_verdict
+from .verdicts import send_pending
 from .syncing import FetchReport, Fetcher, fetch, fetch_all, status
 from .registry import APIS, adapter_class
 
 __all__ = ["APIS", "VERDICTS", "Adapter", "FetchReport", "Fetcher", "Page", "Settings", "add", "feedback", "fetch",
-           "fetch_all", "get", "list_exchanges", "parse_config", "remove", "send_pending", "status"]
+           "fetch_all", "get", "list_exchanges", "parse_config", "pending_feedback", "remove", "send_pending", "status"]
 
 
 def parse_config(text: Optional[str]) -> Dict[str, Any]:
@@ -71,6 +71,11 @@ def remove(store: Store, name: str) -> None:
 
 def feedback(store: Store, name: str, entry: Union[int, str], verdict: str, *, send: bool = True) -> Dict[str, int]:
     """Queue a verdict on an entry and (send=True) try to send the queue now; {"queued": id, "sent", "pending"}."""
-    fid = _queue(store, name, entry, verdict)
+    fid = queue_verdict(store, name, entry, verdict)
     sent, pending = send_pending(store, name) if send else (0, len(tables.pending_feedback(store, name)))
     return {"queued": fid, "sent": sent, "pending": pending}
+
+
+def pending_feedback(store: Store, name: str) -> List[Dict[str, Any]]:
+    """The verdicts of exchange `name` not yet taken by it, oldest first, with their attempts and last error."""
+    return tables.pending_feedback(store, name)

@@ -40,8 +40,10 @@ def unpack(packed: Tuple) -> Page:
     return Page(records, checkpoint, done)
 
 
-def _child(adapter: Adapter, checkpoint: Optional[Dict[str, Any]], conn: Any) -> None:
+def _child(adapter: Adapter, checkpoint: Optional[Dict[str, Any]], conn: Any, parents_end: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # The fork copied the parent's reading end too: close it, or a dead parent never breaks the pipe.
+    parents_end.close()
     try:
         for page in adapter.pages(checkpoint):
             conn.send(("page", pack(page), adapter.retry.retries))
@@ -68,7 +70,7 @@ class Prefetched:
         ctx = multiprocessing.get_context("fork")
         self.adapter = adapter
         self.conn, theirs = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_child, args=(adapter, checkpoint, theirs), daemon=True)
+        self.proc = ctx.Process(target=_child, args=(adapter, checkpoint, theirs, self.conn), daemon=True)
         self.proc.start()
         theirs.close()
         self.finished = False

@@ -97,6 +97,8 @@ def fetch(store: Store, name: str, *, stop: Optional[threading.Event] = None,
                 source.close()
     except (ExchangeError, HashmatchError, OSError) as e:
         report.error = redact(f"{type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - a client's own failure (e.g. an NCMEC page it cannot parse): reported
+        report.error = redact(f"{type(e).__name__}: {str(e)[:500]}")
     finally:
         report.seconds = time.monotonic() - began
         report.retries = adapter.retry.retries if adapter is not None else 0
@@ -135,7 +137,7 @@ def _sent(records: Sequence[Any]) -> Dict[str, int]:
 def fetch_all(store: Store, names: Optional[Sequence[str]] = None, *, stop: Optional[threading.Event] = None
               ) -> List[FetchReport]:
     """One pass of each named exchange (default: every enabled one), feedback sent first."""
-    from .feedback import send_pending
+    from .verdicts import send_pending
 
     chosen = list(names) if names else [s.name for s in tables.all_settings(store) if s.enabled]
     reports = []
