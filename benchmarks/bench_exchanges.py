@@ -44,6 +44,16 @@ def _serve(n: int, conn, parents_end) -> None:
         pass
 
 
+def _pages(db: Path) -> int:
+    """Pages the exchange has committed (read with sqlite3, as a monitor would)."""
+    import sqlite3
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(conn.execute("SELECT pages FROM exchange_status WHERE exchange = 'bench'").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def serving_rate(url: str, n: int) -> float:
     """Entries/s the fake serves: every page of the window, bodies read, nothing parsed."""
     import requests
@@ -83,15 +93,18 @@ def main() -> None:
         mid_fetch, last_pages = 0, 0
         while kills < args.sigkill:
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # start-up (imports) takes about a second here; the kill lands at a random point after it
-            time.sleep(rng.uniform(0.6, 1.6))
+            if rng.random() < 0.25:  # during start-up or the first page
+                time.sleep(rng.uniform(0.2, 1.2))
+            else:  # at a random point shortly after this process committed its first page
+                while p.poll() is None and _pages(db) == last_pages:
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.25))
             if p.poll() is not None:
                 break  # finished before this kill: done
             os.kill(p.pid, signal.SIGKILL)
             p.wait()
             kills += 1
-            with Store(db) as st:
-                pages = exchanges.status(st, "bench")[0]["pages"]
+            pages = _pages(db)
             mid_fetch += pages > last_pages
             last_pages = pages
         print(f"{kills} SIGKILLs at random points; {mid_fetch} of them after the killed process had committed "
