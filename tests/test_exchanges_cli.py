@@ -145,3 +145,32 @@ def test_export_carries_the_provenance(tmp_path, monkeypatch):
     assert len(rows) == 30 and all(r["metadata"]["exchange"]["api"] == "ncmec" for r in rows)
     assert {r["metadata"]["exchange"]["member"] for r in rows} == {1000, 1001, 1002}
     srv.close()
+
+
+def test_retries_wait_for_retry_after_and_back_off():
+    import requests
+    from hashmatch.errors import ExchangeUnavailableError
+    from hashmatch.exchanges.base import Retrier
+
+    def failure(status, retry_after=None):
+        resp = requests.Response()
+        resp.status_code = status
+        if retry_after is not None:
+            resp.headers["Retry-After"] = retry_after
+        return requests.HTTPError(response=resp)
+
+    waits = []
+    errors = [failure(429, "7"), failure(503), requests.Timeout("slow"), failure(500)]
+
+    def flaky():
+        if errors:
+            raise errors.pop(0)
+        return "page"
+
+    retry = Retrier("x", {"backoff": 0.5, "attempts": 5}, sleep=waits.append)
+    assert retry("page 1", flaky) == "page" and retry.retries == 4
+    assert waits[0] >= 7 and 0.25 <= waits[1] <= 1.0 and 0.5 <= waits[2] <= 2.0 and 1.0 <= waits[3] <= 4.0
+    with pytest.raises(ExchangeUnavailableError, match="failed 2 times; last: HTTP 502"):
+        Retrier("x", {"attempts": 2}, sleep=waits.append)("page 2", lambda: (_ for _ in ()).throw(failure(502)))
+    with pytest.raises(CredentialsError):
+        Retrier("x", {}, sleep=waits.append)("page 3", lambda: (_ for _ in ()).throw(failure(401)))
