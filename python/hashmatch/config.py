@@ -125,3 +125,25 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+# ----- live exchanges (hashmatch.exchanges) -------------------------------------------------
+#: Seconds one HTTP request to an exchange may take before it is retried.
+EXCHANGE_TIMEOUT = 60.0
+#: Attempts per page (or feedback send) before a fetch stops with the page's checkpoint kept.
+EXCHANGE_ATTEMPTS = 8
+#: First wait between attempts, doubled each time up to EXCHANGE_MAX_BACKOFF (a 429's
+#: Retry-After wins when it says longer, up to EXCHANGE_MAX_RETRY_AFTER).
+EXCHANGE_BACKOFF = 0.5
+EXCHANGE_MAX_BACKOFF = 60.0
+EXCHANGE_MAX_RETRY_AFTER = 600.0
+#: Records per StopNCII FetchHashes page and per ThreatExchange threat_updates page.
+STOPNCII_PAGE_SIZE = 800
+THREATEXCHANGE_PAGE_SIZE = 500
+#: Seconds between passes of the service's background fetcher.
+EXCHANGE_FETCH_INTERVAL = 300.0
+#: A file naming one exchange's credentials may be set per exchange as this variable with the
+#: exchange's name (upper case, other characters as _) in the middle: HASHMATCH_<NAME>_CREDENTIALS.
+EXCHANGE_CREDENTIALS_ENV = "HASHMATCH_{NAME}_CREDENTIALS"
+#: Most records one fetch commits in one transaction when several pages have arrived already
+#: (whole pages only, with the last one's checkpoint).
+EXCHANGE_GROUP_ENTRIES = 10_000

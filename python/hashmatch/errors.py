@@ -37,3 +37,23 @@ class IndexCorruptError(HashFormatError):
 
 class DatabaseNotFoundError(MediaNotFoundError):
     """A hash database to read does not exist (reading never creates one)."""
+
+
+class ExchangeError(HashmatchError):
+    """A live exchange failed: misconfigured, refused our request, or unreachable after every retry."""
+
+
+class ExchangeConfigError(ExchangeError, InvalidInputError):
+    """An exchange's settings are wrong (unknown API, bad --config, a secret where settings go)."""
+
+
+class CredentialsError(ExchangeError):
+    """An exchange's credentials are missing, malformed, rejected, or in a file others can read."""
+
+
+class ExchangeUnavailableError(ExchangeError):
+    """An exchange kept failing (5xx, 429, timeouts, truncated bodies) through every retry."""
+
+
+class MissingDependencyError(HashmatchError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra that brings it."""

@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import HashmatchError
-from . import db, demo, match, scan, serve
+from . import db, demo, exchange, match, scan, serve
 from . import hash as hash_cmd
 
 DESCRIPTION = """\
@@ -31,6 +31,8 @@ examples:
   hashmatch scan uploads/ --db known.db --out results.jsonl
   hashmatch token create --role matcher --db known.db   an API token for the service (printed once)
   hashmatch serve --db known.db --workers 2       the HTTP service: HMA's routes and /v1 on port 5100
+  hashmatch exchange add ncmec --api ncmec --bank ncmec --db known.db   keep a bank in sync with NCMEC
+  hashmatch exchange fetch --db known.db         one incremental pass of every exchange (cron)
 """
 
 
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hashmatch", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (hash_cmd, match, scan, db, demo, serve):
+    for group in (hash_cmd, match, scan, db, exchange, demo, serve):
         group.add_parser(sub)
     return parser
 

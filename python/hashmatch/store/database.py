@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -239,6 +239,115 @@ class Store:
                 else:
                     self.indexes.apply_locked(inserts.searchable, [], written)
         return ids, counts
+
+    def sync_records(self, records: Sequence[Record], *, then: Optional[Callable[[Backend], None]] = None
+                     ) -> Dict[str, int]:
+        """Make the entries keyed by each record's (source, external_id) equal to it, in one transaction.
+
+        A live exchange's page: a new key is added, a changed one replaced (fields and every
+        fingerprint: its old fingerprints move to a hidden tombstone so every index drops them
+        through the change log), a ``deleted`` record tombstones its entry; an unchanged one is
+        left alone, so a repeated page changes nothing. The last record of a key in the batch
+        wins. ``then(backend)`` runs inside the same transaction before it commits (an
+        exchange's checkpoint), so the page and its checkpoint land together or not at all.
+        Returns counts of entries added, updated, deleted and unchanged.
+        """
+        by_key: Dict[Tuple[str, str], Tuple[Record, str]] = {}
+        for r in records:
+            if r.source is None or r.external_id is None:
+                raise InvalidInputError("sync_records needs every record's source and external_id (its key)")
+            check_labels(r.labels)
+            by_key[(r.source, r.external_id)] = (r, metadata_json(r.metadata))
+        batch = [r for r, _ in by_key.values()]
+        texts = [m for _, m in by_key.values()]
+        rows = [None if r.deleted else [index_rows(fp) for fp in r.fingerprints] for r in batch]
+        counts = {"added": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+        with self.indexes.lock.write():
+            with self._transaction():
+                bank_ids: Dict[str, int] = {}
+
+                def bank_id(r: Record) -> int:
+                    name = r.bank or r.source or DEFAULT_BANK
+                    if name not in bank_ids:
+                        found = bank_rows.find_bank(self.sql, name)
+                        bank_ids[name] = found.id if found else bank_rows.insert_bank(self.sql, name)
+                    return bank_ids[name]
+
+                existing = self._find_entries(batch)
+                stored = self._stored_state([e[0] for e in existing.values()])
+                inserts = Inserts(self.sql, bank_id)
+                ops: List[Tuple[str, Optional[int]]] = []
+                moves: List[Tuple[int, int]] = []  # (entry, tombstone its old fingerprints move to)
+                for i, (r, fp_rows, meta) in enumerate(zip(batch, rows, texts)):
+                    found = existing.get(i)
+                    if found is None:
+                        if r.deleted:  # a deletion of an entry never held: nothing to keep
+                            counts["unchanged"] += 1
+                            continue
+                        entry_id = inserts.entry(r, meta)
+                        for fp, ir in zip(r.fingerprints, fp_rows):
+                            inserts.fingerprint(entry_id, fp, ir, searchable=True)
+                        counts["added"] += 1
+                        continue
+                    entry_id, was_deleted = found[0], bool(found[1])
+                    fields, fps = stored[entry_id]
+                    now = r.updated if r.updated is not None else inserts.now
+                    if r.deleted:
+                        if was_deleted:
+                            counts["unchanged"] += 1
+                        else:
+                            self.sql.execute("UPDATE entries SET deleted = 1, updated = ? WHERE id = ?", (now, entry_id))
+                            ops.append(("remove", entry_id))
+                            counts["deleted"] += 1
+                        continue
+                    want = (r.media_type, r.classification, labels_json(r.labels), r.content_uri, r.notes, meta,
+                            bank_id(r))
+                    new_fps = sorted((fp.format, fp.value, fp.data or b"") for fp in r.fingerprints)
+                    if want == fields and new_fps == fps and not was_deleted:
+                        counts["unchanged"] += 1
+                        continue
+                    if new_fps != fps:
+                        tomb = inserts.entry(Record(r.media_type, [], bank=r.bank, deleted=True, created=now,
+                                                    updated=now, metadata={"superseded": entry_id}))
+                        moves.append((entry_id, tomb))
+                        ops.append(("remove", tomb))
+                        for fp, ir in zip(r.fingerprints, fp_rows):
+                            inserts.fingerprint(entry_id, fp, ir, searchable=not was_deleted)
+                    self.sql.execute(
+                        "UPDATE entries SET media_type = ?, classification = ?, labels = ?, content_uri = ?, notes = ?,"
+                        " metadata = ?, bank_id = ?, deleted = 0, updated = ? WHERE id = ?", (*want, now, entry_id))
+                    ops.append(("restore" if was_deleted else "entry", entry_id))
+                    counts["updated"] += 1
+                if moves:  # the tombstones first (foreign keys), then their fingerprints before the new ones
+                    inserts.write_entries()
+                    for table in ("code_rows", "vector_rows", "fingerprints"):
+                        self.sql.executemany(f"UPDATE {table} SET entry_id = ? WHERE entry_id = ?",
+                                             [(tomb, entry) for entry, tomb in moves])
+                inserts.write()
+                written = self._log([("add", None)] + ops) if (counts["added"] or ops) else 0
+                if then is not None:
+                    then(self.sql)
+            if written:
+                if ops:
+                    self.indexes.refresh_locked()
+                else:
+                    self.indexes.apply_locked(inserts.searchable, [], written)
+        return counts
+
+    def _stored_state(self, entry_ids: List[int]) -> Dict[int, Tuple[Tuple, List[Tuple[str, str, bytes]]]]:
+        """What sync_records compares, per entry: its fields and its sorted fingerprints."""
+        out: Dict[int, Tuple[Tuple, List[Tuple[str, str, bytes]]]] = {}
+        fps: Dict[int, List[Tuple[str, str, bytes]]] = defaultdict(list)
+        for chunk in chunks(entry_ids):
+            marks = ",".join("?" * len(chunk))
+            for eid, *fields in self.sql.execute(
+                    "SELECT id, media_type, classification, labels, content_uri, notes, metadata, bank_id"
+                    f" FROM entries WHERE id IN ({marks})", chunk):
+                out[eid] = (tuple(fields), [])
+            for eid, f, v, d in self.sql.execute(
+                    f"SELECT entry_id, format, value, data FROM fingerprints WHERE entry_id IN ({marks})", chunk):
+                fps[eid].append((f, v, bytes(d) if d is not None else b""))
+        return {eid: (fields, sorted(fps[eid])) for eid, (fields, _) in out.items()}
 
     def _find_entries(self, records: Sequence[Record]) -> Dict[int, Tuple[int, int, float]]:
         """The stored entry each record merges into, by record position, looked up in batches."""

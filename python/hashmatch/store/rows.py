@@ -79,14 +79,15 @@ class Inserts:
         self.vectors: List[Tuple] = []
         self.searchable: Dict[str, List[Tuple[int, bytes]]] = {}  # space -> (code row id, bits) for the index
 
-    def entry(self, r: Record) -> int:
-        """A new entry for r; its id."""
+    def entry(self, r: Record, metadata: Optional[str] = None) -> int:
+        """A new entry for r (`metadata`: r's metadata as metadata_json gave it, when already made); its id."""
         entry_id, self.entry_id = self.entry_id, self.entry_id + 1
         created = r.created if r.created is not None else self.now
         self.entries.append((entry_id, r.uid or new_uid(), r.media_type, r.source, r.external_id,
                              labels_json(r.labels), r.classification, r.media_uri, created,
                              r.updated if r.updated is not None else created, int(bool(r.deleted)),
-                             self.bank_id(r), r.content_uri, r.notes, metadata_json(r.metadata),
+                             self.bank_id(r), r.content_uri, r.notes,
+                             metadata_json(r.metadata) if metadata is None else metadata,
                              r.disabled_until))
         return entry_id
 
@@ -102,6 +103,12 @@ class Inserts:
             if searchable:
                 self.searchable.setdefault(rows.space, []).append((self.row_id, bits))
             self.row_id += 1
+
+    def write_entries(self) -> None:
+        """Write the entries gathered so far (before rows that refer to them)."""
+        if self.entries:
+            self.db.insert_rows(*INSERT_ENTRY, self.entries)
+            self.entries.clear()
 
     def write(self) -> None:
         """Write the rows gathered since the last write."""

@@ -110,6 +110,50 @@ DIGEST_FORMATS = ("md5", "sha1", "sha256", "video_md5", "video_sha1", "video_sha
 DIGESTS_SQL = "(" + ", ".join(f"'{f}'" for f in DIGEST_FORMATS) + ")"
 SCHEMA = SCHEMA.replace("{DIGESTS}", DIGESTS_SQL)
 
+# ----- schema 4: live exchanges (hashmatch.exchanges) -------------------------------------------
+#: One row per configured exchange (its settings without secrets: credentials come from the
+#: environment or an owner-only file), its checkpoint (opaque JSON, written in the same transaction
+#: as the page it follows), its last fetch's status, and the feedback waiting to be sent.
+EXCHANGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS exchanges (
+    name TEXT PRIMARY KEY,
+    api TEXT NOT NULL,
+    bank_id {BIGINT} NOT NULL REFERENCES banks(id),
+    config TEXT NOT NULL DEFAULT '{}',
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created {REAL} NOT NULL,
+    updated {REAL} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exchange_checkpoints (
+    exchange TEXT PRIMARY KEY REFERENCES exchanges(name) ON DELETE CASCADE,
+    checkpoint TEXT NOT NULL,
+    updated {REAL} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exchange_status (
+    exchange TEXT PRIMARY KEY REFERENCES exchanges(name) ON DELETE CASCADE,
+    state TEXT NOT NULL DEFAULT 'never',
+    started {REAL},
+    finished {REAL},
+    succeeded {REAL},
+    last_error TEXT,
+    pages {BIGINT} NOT NULL DEFAULT 0,
+    upserts {BIGINT} NOT NULL DEFAULT 0,
+    deletes {BIGINT} NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS exchange_feedback (
+    id {ID},
+    exchange TEXT NOT NULL REFERENCES exchanges(name) ON DELETE CASCADE,
+    entry_uid TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    queued {REAL} NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt {REAL},
+    last_error TEXT,
+    sent {REAL}
+);
+"""
+SCHEMA += EXCHANGES_SCHEMA
+
 #: The bank entries without one go to: the upgrade's home for entries that had no source.
 DEFAULT_BANK = "default"
 
@@ -149,7 +193,8 @@ INSERT INTO changes (generation, op, entry_id, at)
     SELECT CAST(value AS INTEGER) + 1, 'upgrade', NULL, 0 FROM meta WHERE key = 'generation';
 DELETE FROM meta WHERE key IN ('generation', 'removals');
 """,
-    # 3 -> 4: the api_tokens table, made by API_TOKENS_SCHEMA when the database is opened.
+    # 3 -> 4 (SQLite and PostgreSQL alike): the api_tokens and exchanges tables, made by SCHEMA's
+    # CREATE TABLE IF NOT EXISTS when the database is opened.
     4: "",
 }
 
