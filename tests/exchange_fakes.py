@@ -42,6 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         fault = srv.next_fault()
         srv.requests += 1
+        if srv.page_delay:
+            time.sleep(srv.page_delay)
         if fault == "500":
             return self._send(500, {}, b"internal error")
         if fault == "429":
@@ -86,8 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeServer:
     """One fake API (an app with handle()) on a free loopback port, in a thread."""
 
-    def __init__(self, app: Any, timeout_sleep: float = 1.5) -> None:
+    def __init__(self, app: Any, timeout_sleep: float = 1.5, page_delay: float = 0.0) -> None:
         self.app = app
+        self.page_delay = page_delay  # seconds before each answer: a fetch that takes a known while
         self.faults: List[str] = []
         self.requests = 0
         self.last: Optional[Response] = None

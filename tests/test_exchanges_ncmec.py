@@ -180,7 +180,9 @@ def test_sigkill_loop_loses_and_duplicates_nothing(tmp_path, monkeypatch):
     benchmarks/bench_exchanges.py --sigkill 50 --n 100000)."""
     app = NCMECApp(page_size=500)
     app.fill(20_000)
-    srv = FakeServer(app)
+    # 40 pages at 0.1 s each: a whole fetch takes over 4 s however fast the machine, so kills at
+    # 0.3-1.6 s land mid-fetch
+    srv = FakeServer(app, page_delay=0.1)
     db = tmp_path / "k.db"
     env = {**os.environ, "HASHMATCH_K_CREDENTIALS": CREDS}
     with Store(db) as store:

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from ..config import SERVE_HOST, SERVE_MAX_BODY_BYTES, SERVE_PORT, SERVE_REQUEST_TIMEOUT
+from ..config import EXCHANGE_FETCH_INTERVAL, SERVE_HOST, SERVE_MAX_BODY_BYTES, SERVE_PORT, SERVE_REQUEST_TIMEOUT
 from ..errors import InvalidInputError
 
 
@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="UNSAFE, for tests: an address:port exempt from the public-address rule (repeatable)")
     p.add_argument("--max-body-bytes", type=int, default=SERVE_MAX_BODY_BYTES, help="largest request body")
     p.add_argument("--request-timeout", type=float, default=SERVE_REQUEST_TIMEOUT, help="seconds per request")
+    p.add_argument("--exchange-interval", type=float, default=EXCHANGE_FETCH_INTERVAL, metavar="SECONDS",
+                   help="seconds between passes over the enabled exchanges (`hashmatch exchange add`), one "
+                        f"process beside the workers (default {EXCHANGE_FETCH_INTERVAL:g}; 0: no fetching)")
     p.add_argument("--no-access-log", action="store_true", help="no log line per request")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=run_serve)
@@ -59,7 +62,8 @@ def run_serve(args: argparse.Namespace) -> int:
     serve(ServeConfig(db=args.db, host=args.host, port=args.port, workers=args.workers,
                       fetch_allow=tuple(args.fetch_allow), fetch_allow_private=tuple(args.fetch_allow_private),
                       max_body_bytes=args.max_body_bytes, request_timeout=args.request_timeout,
-                      access_log=not args.no_access_log, log_level=args.log_level))
+                      access_log=not args.no_access_log, log_level=args.log_level,
+                      exchange_interval=args.exchange_interval))
     return 0
 
 

@@ -25,7 +25,7 @@ from .syncing import FetchReport, Fetcher, fetch, fetch_all, status
 from .registry import APIS, adapter_class
 
 __all__ = ["APIS", "VERDICTS", "Adapter", "FetchReport", "Fetcher", "Page", "Settings", "add", "feedback", "fetch",
-           "fetch_all", "get", "list_exchanges", "parse_config", "pending_feedback", "remove", "send_pending", "status"]
+           "fetch_all", "get", "list_exchanges", "parse_config", "pending_feedback", "remove", "send_pending", "set_enabled", "status"]
 
 
 def parse_config(text: Optional[str]) -> Dict[str, Any]:
@@ -62,6 +62,11 @@ def get(store: Store, name: str) -> Settings:
 def list_exchanges(store: Store) -> List[Settings]:
     """Every configured exchange."""
     return tables.all_settings(store)
+
+
+def set_enabled(store: Store, name: str, enabled: bool) -> None:
+    """Switch an exchange on or off (a fetcher passes over the ones that are off)."""
+    tables.update(store, name, enabled=enabled)
 
 
 def remove(store: Store, name: str) -> None:

@@ -190,6 +190,8 @@ class Fetcher:
                 self.run_once()
             except HashmatchError as e:  # a misconfigured exchange: logged, the others go on next time
                 log.error("exchange fetcher: %s", redact(str(e)))
+            except Exception as e:  # a database hiccup: a background loop keeps going and tries again
+                log.error("exchange fetcher: %s: %s", type(e).__name__, redact(str(e)))
             self._stop.wait(self.interval)
 
     def stop(self) -> None:

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import SERVE_MAX_HEADER_BYTES, SERVE_MAX_HEADERS
-from . import hma, metrics, v1
+from . import exchange_routes, hma, metrics, v1
 from .http import ROLE_GROUPS, BodyTooLarge, endpoint, error_response
 from .settings import ServeConfig
 from .worker import Worker
@@ -177,7 +177,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(config: ServeConfig) -> Any:
     """The application for one worker process."""
     worker = Worker(config)
-    routes = hma.ROUTES + v1.ROUTES + [Route("/metrics", metrics_route, methods=["GET"])] + \
+    routes = hma.ROUTES + exchange_routes.ROUTES + v1.ROUTES + [Route("/metrics", metrics_route, methods=["GET"])] + \
         [Route(p, openapi_route, methods=["GET"]) for p in OPENAPI_PATHS]
 
     @contextlib.asynccontextmanager

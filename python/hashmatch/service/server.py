@@ -5,7 +5,8 @@ error at the command line, not N crashing workers. It does not load the index: e
 its own store (its own connection) and the saved index beside the database, so the time to the
 first answer is one index load, not two. An older schema is upgraded by the first worker to open
 it (inside the write lock; the others then find it current). Settings reach the
-workers as JSON in $HASHMATCH_SERVE_CONFIG; metrics go to a fresh multiprocess directory.
+workers as JSON in $HASHMATCH_SERVE_CONFIG; metrics go to a fresh multiprocess directory. The
+parent also schedules the exchanges' passes (service.fetcher), each in a process of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 
 from ..errors import InvalidInputError
 from ..store.backends import open_backend
+from .fetcher import ExchangeFetcher
 from .logs import log_config
 from .settings import CONFIG_ENV, ServeConfig
 
@@ -42,6 +44,8 @@ def run(config: ServeConfig) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[CONFIG_ENV] = config.to_json()
     fast = importlib.util.find_spec("httptools") is not None
+    fetcher = ExchangeFetcher(config.db, config.exchange_interval, config.log_level).start() \
+        if config.exchange_interval > 0 else None
     try:
         uvicorn.run("hashmatch.service.app:app_from_env", factory=True, host=config.host, port=int(config.port),
                     workers=int(config.workers), log_config=log_config(config.log_level), access_log=False,
@@ -50,4 +54,6 @@ def run(config: ServeConfig) -> None:
                     timeout_graceful_shutdown=10, timeout_keep_alive=5, server_header=False,
                     h11_max_incomplete_event_size=64 * 1024, limit_concurrency=2048, backlog=2048)
     finally:
+        if fetcher is not None:
+            fetcher.stop()
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -11,8 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Tuple
 
-from ..config import (SERVE_HOST, SERVE_MAX_BODY_BYTES, SERVE_PORT, SERVE_REFRESH_SECONDS, SERVE_REQUEST_TIMEOUT,
-                      FETCH_MAX_BYTES, FETCH_TIMEOUT)
+from ..config import (EXCHANGE_FETCH_INTERVAL, SERVE_HOST, SERVE_MAX_BODY_BYTES, SERVE_PORT, SERVE_REFRESH_SECONDS,
+                      SERVE_REQUEST_TIMEOUT, FETCH_MAX_BYTES, FETCH_TIMEOUT)
 from ..errors import InvalidInputError
 from .fetch import FetchPolicy
 
@@ -35,6 +35,7 @@ class ServeConfig:
     max_body_bytes: int = SERVE_MAX_BODY_BYTES
     request_timeout: float = SERVE_REQUEST_TIMEOUT
     refresh_seconds: float = SERVE_REFRESH_SECONDS
+    exchange_interval: float = EXCHANGE_FETCH_INTERVAL  # seconds between exchange passes; 0: no fetching
     access_log: bool = True
     log_level: str = "info"
     extra: dict = field(default_factory=dict)
@@ -49,6 +50,8 @@ class ServeConfig:
         for name in ("max_body_bytes", "fetch_max_bytes"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"{name} must be a positive number of bytes")
+        if not float(self.exchange_interval) >= 0:
+            raise InvalidInputError("--exchange-interval must be 0 (off) or a positive number of seconds")
         for name in ("request_timeout", "fetch_timeout", "refresh_seconds"):
             if not float(getattr(self, name)) > 0:
                 raise InvalidInputError(f"{name} must be a positive number of seconds")
