@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import hashmatch  # noqa: E402
 from hashmatch.store import Fingerprint, Record, tokens  # noqa: E402
+from serving import children  # noqa: E402
 
 
 def build(path: Path, n: int, seed: int = 1) -> np.ndarray:
@@ -102,8 +103,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def workers_of(proc: subprocess.Popen) -> List[int]:
-    out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    pids = [int(p) for p in out if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    pids = [p for p in children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
     return pids or [proc.pid]
 
 

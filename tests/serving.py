@@ -26,6 +26,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def children(parent: int) -> List[int]:
+    """The pids whose parent is `parent`, read from /proc (not pgrep: under the sanitizer suite's
+    LD_PRELOAD, pgrep itself can deadlock in the ASan runtime)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == parent:  # the field after the state; comm may hold spaces
+            found.append(int(name))
+    return found
+
+
 def make_tokens(db: str) -> Dict[str, str]:
     """One token per role in the database: {role: token}."""
     with hashmatch.HashDB(db, create=False) as h:
@@ -70,9 +86,8 @@ class Server:
 
     def worker_pids(self) -> List[int]:
         """The worker processes' pids (children of the server process)."""
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
         pids = []
-        for pid in map(int, out):
+        for pid in children(self.proc.pid):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
