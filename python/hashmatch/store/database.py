@@ -187,16 +187,9 @@ class Store:
         ids: List[int] = []
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         tombstones: List[Tuple[int, str]] = []  # (entry, 'remove' or 'restore') from merged records
-        bank_ids: Dict[str, int] = {}
         with self.indexes.lock.write():
             with self._transaction():
-                def bank_id(r: Record) -> int:
-                    name = r.bank or r.source or DEFAULT_BANK
-                    if name not in bank_ids:
-                        found = bank_rows.find_bank(self.sql, name)
-                        bank_ids[name] = found.id if found else bank_rows.insert_bank(self.sql, name)
-                    return bank_ids[name]
-
+                bank_id = self._bank_ids()
                 inserts = Inserts(self.sql, bank_id)
                 existing = self._find_entries(records) if merge else {}
                 pending: set = set()  # keys of the entries this transaction added or changed
@@ -264,15 +257,7 @@ class Store:
         counts = {"added": 0, "updated": 0, "deleted": 0, "unchanged": 0}
         with self.indexes.lock.write():
             with self._transaction():
-                bank_ids: Dict[str, int] = {}
-
-                def bank_id(r: Record) -> int:
-                    name = r.bank or r.source or DEFAULT_BANK
-                    if name not in bank_ids:
-                        found = bank_rows.find_bank(self.sql, name)
-                        bank_ids[name] = found.id if found else bank_rows.insert_bank(self.sql, name)
-                    return bank_ids[name]
-
+                bank_id = self._bank_ids()
                 existing = self._find_entries(batch)
                 stored = self._stored_state([e[0] for e in existing.values()])
                 inserts = Inserts(self.sql, bank_id)
@@ -348,6 +333,18 @@ class Store:
                     f"SELECT entry_id, format, value, data FROM fingerprints WHERE entry_id IN ({marks})", chunk):
                 fps[eid].append((f, v, bytes(d) if d is not None else b""))
         return {eid: (fields, sorted(fps[eid])) for eid, (fields, _) in out.items()}
+
+    def _bank_ids(self) -> Callable[[Record], int]:
+        """The bank id of each record of one write transaction (its bank made when missing), looked up once per name."""
+        ids: Dict[str, int] = {}
+
+        def bank_id(r: Record) -> int:
+            name = r.bank or r.source or DEFAULT_BANK
+            if name not in ids:
+                found = bank_rows.find_bank(self.sql, name)
+                ids[name] = found.id if found else bank_rows.insert_bank(self.sql, name)
+            return ids[name]
+        return bank_id
 
     def _find_entries(self, records: Sequence[Record]) -> Dict[int, Tuple[int, int, float]]:
         """The stored entry each record merges into, by record position, looked up in batches."""
